@@ -1,0 +1,1 @@
+"""Reading the per-epoch eval reports: tables, plots, best epoch, comparison across runs."""

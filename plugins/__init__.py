@@ -1,0 +1,1 @@
+"""Axolotl plugins, enabled by dotted path in a recipe's `plugins:` list."""

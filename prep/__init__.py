@@ -1,0 +1,1 @@
+"""Turn public instruction datasets into one curated ShareGPT JSONL for Axolotl."""

@@ -1,0 +1,19 @@
+"""One adapter per source format: a raw record in, a `Row` out (or `MalformedRow`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prep.adapters import alpaca, evol_instruct, openorca, platypus, sharegpt
+from prep.config import SourceConfig
+from prep.rows import RawRecord, Row
+
+Adapter = Callable[[RawRecord, SourceConfig, int], Row]
+
+ADAPTERS: dict[str, Adapter] = {
+    "openorca": openorca.adapt,
+    "evol_instruct": evol_instruct.adapt,
+    "platypus": platypus.adapt,
+    "sharegpt": sharegpt.adapt,
+    "alpaca": alpaca.adapt,
+}

@@ -1,0 +1,51 @@
+"""The `prep` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from prep.config import PrepError, load_config
+from prep.pipeline import build, manifest_path
+
+console = Console(stderr=True)
+
+
+@click.group()
+def main() -> None:
+    """Build the curated ShareGPT mixture that the Axolotl recipes train on."""
+
+
+@main.command("build")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="Mixture YAML (see prep/mixtures/).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output ShareGPT JSONL.")
+@click.option("--strict", is_flag=True, help="Stop at the first malformed row instead of counting it as dropped.")
+@click.option("--dropped", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every dropped row with its reason to this JSONL.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def build_cmd(config_path: Path, out: Path, strict: bool, dropped: Path | None, progress: bool) -> None:
+    """Read the sources in CONFIG, curate them and write one ShareGPT JSONL plus OUT.manifest.json."""
+    try:
+        config = load_config(config_path)
+        manifest = build(config, out, strict=strict, dropped=dropped, progress=progress)
+    except PrepError as e:
+        raise click.ClickException(str(e)) from e
+    print_summary(manifest)
+    console.print(f"wrote {out} ({manifest['rows']} rows) and {manifest_path(out)}")
+
+
+def print_summary(manifest: dict) -> None:
+    table = Table(title="prep build")
+    for col in ("source", "read", "kept", "dropped", "top drop reasons"):
+        table.add_column(col, justify="left" if col in ("source", "top drop reasons") else "right")
+    for name, s in manifest["sources"].items():
+        reasons = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:3]
+        table.add_row(name, str(s["read"]), str(s["kept"]), str(sum(s["dropped"].values())),
+                      ", ".join(f"{r} {n}" for r, n in reasons))
+    t = manifest["totals"]
+    table.add_row("total", str(t["read"]), str(t["kept"]), str(sum(t["dropped"].values())), "")
+    console.print(table)

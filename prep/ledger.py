@@ -1,0 +1,41 @@
+"""Counts every row read, kept and dropped (with its reason) per source, so no row disappears unexplained."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, BinaryIO
+
+from prep.io import jsonl_line
+
+
+class Ledger:
+    def __init__(self, sources: list[str], dropped: BinaryIO | None = None) -> None:
+        self.read: Counter[str] = Counter({s: 0 for s in sources})
+        self.kept: Counter[str] = Counter({s: 0 for s in sources})
+        self.dropped: dict[str, Counter[str]] = {s: Counter() for s in sources}
+        self._dropped_out = dropped
+
+    def drop(self, source: str, reason: str, *, where: str, row: dict[str, Any] | None, detail: str = "") -> None:
+        self.dropped[source][reason] += 1
+        if self._dropped_out is not None:
+            record = {"source": source, "reason": reason, "where": where, "detail": detail, "row": row}
+            self._dropped_out.write(jsonl_line(record))
+
+    def per_source(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for s in self.read:
+            dropped = dict(sorted(self.dropped[s].items()))
+            if self.read[s] != self.kept[s] + sum(dropped.values()):
+                raise AssertionError(f"ledger for {s!r} does not balance: {self.read[s]} read, {self.kept[s]} kept, {dropped}")
+            out[s] = {"read": self.read[s], "kept": self.kept[s], "dropped": dropped}
+        return out
+
+    def totals(self) -> dict[str, Any]:
+        dropped: Counter[str] = Counter()
+        for c in self.dropped.values():
+            dropped.update(c)
+        return {
+            "read": sum(self.read.values()),
+            "kept": sum(self.kept.values()),
+            "dropped": dict(sorted(dropped.items())),
+        }

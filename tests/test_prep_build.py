@@ -1,0 +1,196 @@
+"""`prep build` on the real samples in ../shared/data: adapters, manifest arithmetic, bad rows, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from prep.cli import main
+from prep.config import MixtureConfig, PrepError
+from prep.pipeline import build, manifest_path
+
+
+def run_build(tmp_path: Path, sources: list[dict], **kwargs) -> tuple[list[dict], dict]:
+    out = tmp_path / "out.jsonl"
+    manifest = build(MixtureConfig.model_validate({"seed": 1, "sources": sources}), out, progress=False, **kwargs)
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    return rows, manifest
+
+
+def orca_rows(shared_data: Path) -> list[dict]:
+    return [orjson.loads(x) for x in (shared_data / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()]
+
+
+def test_openorca_parquet(tmp_path, shared_data):
+    rows, manifest = run_build(tmp_path, [{"name": "orca", "format": "openorca",
+                                           "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")}])
+    assert manifest["sources"]["orca"] == {"read": 1000, "kept": 1000, "dropped": {}}
+    # the sub-source counts the data README gives for the sample's id prefixes
+    assert Counter(r["subsource"] for r in rows) == {"t0": 265, "cot": 248, "niv": 244, "flan": 243}
+    assert {r["teacher"] for r in rows} == {"gpt-4"}  # from the file name
+    src = pq.read_table(shared_data / "openorca/openorca_gpt4_sample.parquet").to_pylist()
+    first = rows[0]
+    assert first["id"] == f"orca/{src[0]['id']}"
+    assert first["conversations"] == [
+        {"from": "system", "value": src[0]["system_prompt"]},
+        {"from": "human", "value": src[0]["question"]},
+        {"from": "gpt", "value": src[0]["response"]},
+    ]
+
+
+def test_openorca_jsonl_matches_parquet_and_empty_system_means_no_system_turn(tmp_path, shared_data):
+    data = orca_rows(shared_data)
+    data[3]["system_prompt"] = "  "
+    path = tmp_path / "orca.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in data))
+    rows, _ = run_build(tmp_path, [{"name": "orca", "format": "openorca", "path": str(path), "teacher": "gpt-3.5"}])
+    assert len(rows) == 1000
+    assert [t["from"] for t in rows[3]["conversations"]] == ["human", "gpt"]
+    assert [t["from"] for t in rows[4]["conversations"]] == ["system", "human", "gpt"]
+    assert rows[0]["teacher"] == "gpt-3.5"  # explicit config wins over the file name
+
+
+def test_evol_instruct_multi_turn(tmp_path, shared_data):
+    path = shared_data / "evol_instruct/evol_instruct_v2_layout.json"
+    src = orjson.loads(path.read_bytes())
+    rows, manifest = run_build(tmp_path, [{"name": "evol", "format": "evol_instruct", "path": str(path)}])
+    assert manifest["sources"]["evol"]["kept"] == 500
+    assert Counter(len(r["conversations"]) for r in rows) == Counter(len(r["conversations"]) for r in src)
+    assert rows[0]["id"] == f"evol/{src[0]['idx']}"
+    assert rows[0]["conversations"] == src[0]["conversations"]
+
+
+def test_platypus_joins_input(tmp_path, shared_data):
+    path = shared_data / "platypus/open_platypus_layout.parquet"
+    src = pq.read_table(path).to_pylist()
+    rows, _ = run_build(tmp_path, [{"name": "platypus", "format": "platypus", "path": str(path)}])
+    assert len(rows) == len(src) == 175
+    with_input = next(i for i, r in enumerate(src) if r["input"].strip())
+    assert rows[with_input]["conversations"][0]["value"] == f"{src[with_input]['instruction'].strip()}\n\n{src[with_input]['input'].strip()}"
+    without = next(i for i, r in enumerate(src) if not r["input"].strip())
+    assert rows[without]["conversations"][0]["value"] == src[without]["instruction"]
+    assert {r["subsource"] for r in rows} == {"alpaca_seed_tasks"}
+
+
+def test_generic_sharegpt_and_alpaca(tmp_path, shared_data):
+    evol = orjson.loads((shared_data / "evol_instruct/evol_instruct_v2_layout.json").read_bytes())
+    messages = tmp_path / "chat" / "messages.jsonl"  # OpenAI-style roles, in a directory
+    messages.parent.mkdir()
+    messages.write_bytes(b"".join(orjson.dumps({"messages": [
+        {"role": {"human": "user", "gpt": "assistant"}[t["from"]], "content": t["value"]} for t in r["conversations"]
+    ]}) + b"\n" for r in evol[:50]))
+    rows, manifest = run_build(tmp_path, [
+        {"name": "chat", "format": "sharegpt", "path": str(messages.parent)},
+        {"name": "seed", "format": "alpaca", "path": str(shared_data / "platypus/*.parquet")},
+    ])
+    assert manifest["sources"]["chat"]["kept"] == 50 and manifest["sources"]["seed"]["kept"] == 175
+    assert rows[7]["conversations"] == evol[7]["conversations"] and rows[7]["id"] == "chat/7"
+
+
+def corrupt_orca(tmp_path: Path, shared_data: Path) -> Path:
+    data = orca_rows(shared_data)[:20]
+    del data[1]["question"]
+    data[2]["response"] = 42
+    data[3]["response"] = "   "
+    lines = [orjson.dumps(r) for r in data]
+    lines[4] = lines[4][:-20]  # a truncated line
+    path = tmp_path / "orca_bad.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_malformed_rows_counted_by_reason(tmp_path, shared_data):
+    evol = orjson.loads((shared_data / "evol_instruct/evol_instruct_v2_layout.json").read_bytes())[:10]
+    evol[0]["conversations"][0]["from"] = "narrator"
+    evol[1]["conversations"] = []
+    evol[2]["conversations"] = evol[2]["conversations"][1:]  # starts with gpt
+    evol_path = tmp_path / "evol.json"
+    evol_path.write_bytes(orjson.dumps(evol))
+    dropped = tmp_path / "dropped.jsonl"
+    rows, manifest = run_build(tmp_path, [
+        {"name": "orca", "format": "openorca", "path": str(corrupt_orca(tmp_path, shared_data))},
+        {"name": "evol", "format": "evol_instruct", "path": str(evol_path)},
+    ], dropped=dropped)
+    assert manifest["sources"]["orca"] == {"read": 20, "kept": 16, "dropped": {
+        "empty_field": 1, "invalid_json": 1, "missing_field": 1, "not_a_string": 1}}
+    assert manifest["sources"]["evol"] == {"read": 10, "kept": 7, "dropped": {
+        "empty_conversation": 1, "roles_not_alternating": 1, "unknown_role": 1}}
+    for s in manifest["sources"].values():
+        assert s["read"] == s["kept"] + sum(s["dropped"].values())
+    assert manifest["totals"] == {"read": 30, "kept": 23, "dropped": {
+        "empty_conversation": 1, "empty_field": 1, "invalid_json": 1, "missing_field": 1, "not_a_string": 1,
+        "roles_not_alternating": 1, "unknown_role": 1}}
+    assert len(rows) == 23
+    kept_dropped = [orjson.loads(x) for x in dropped.read_bytes().splitlines()]
+    assert len(kept_dropped) == 7
+    assert {d["where"] for d in kept_dropped if d["source"] == "orca"} == {
+        f"{tmp_path / 'orca_bad.jsonl'} row {n}" for n in (2, 3, 4, 5)}
+
+
+@pytest.mark.parametrize("row, field", [(2, "question"), (3, "response")])
+def test_strict_names_file_row_and_field(tmp_path, shared_data, row, field):
+    path = corrupt_orca(tmp_path, shared_data)
+    if row == 3:  # make the first bad row the non-string one
+        lines = path.read_bytes().splitlines()
+        good = orjson.loads(lines[0])
+        lines[1] = orjson.dumps(good)
+        path.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out.jsonl"
+    out.write_text("previous\n")
+    with pytest.raises(PrepError, match=rf"orca_bad.jsonl row {row}, field '{field}'"):
+        build(MixtureConfig.model_validate({"sources": [{"name": "o", "format": "openorca", "path": str(path)}]}),
+              out, strict=True, progress=False)
+    assert out.read_text() == "previous\n"  # atomic: the old output survives a failed run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orca_bad.jsonl", "out.jsonl"]
+
+
+def write_demo_config(tmp_path: Path, shared_data: Path) -> Path:
+    config = yaml.safe_load((Path(__file__).parents[1] / "prep/mixtures/demo.yml").read_text())
+    for s in config["sources"]:
+        s["path"] = str(shared_data / s["path"].removeprefix("../shared/data/"))
+    path = tmp_path / "mix.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_cli_is_deterministic_and_manifest_hashes_output(tmp_path, shared_data):
+    config = write_demo_config(tmp_path, shared_data)
+    runner = CliRunner()
+    outputs = []
+    for name in ("a.jsonl", "b.jsonl"):
+        result = runner.invoke(main, ["build", "--config", str(config), "--out", str(tmp_path / name), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]
+    manifest = orjson.loads(manifest_path(tmp_path / "a.jsonl").read_bytes())
+    assert manifest["sha256"] == hashlib.sha256(outputs[0]).hexdigest()
+    assert manifest["rows"] == len(outputs[0].splitlines()) == manifest["totals"]["kept"]
+    assert manifest["seed"] == 42 and [s["name"] for s in manifest["config"]["sources"]] == [
+        "openorca_gpt4", "evol_instruct", "platypus"]
+
+
+def test_cli_subprocess_reports_bad_config(tmp_path, shared_data):
+    prep = Path(sys.executable).parent / "prep"
+    config = write_demo_config(tmp_path, shared_data)
+    ok = subprocess.run([prep, "build", "--config", config, "--out", tmp_path / "o.jsonl", "--no-progress"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "wrote" in ok.stderr and (tmp_path / "o.jsonl.manifest.json").is_file()
+    bad = tmp_path / "bad.yml"
+    bad.write_text("sources:\n  - name: x\n    format: openorca\n    path: x.parquet\n    dat_files: y\n")
+    res = subprocess.run([prep, "build", "--config", bad, "--out", tmp_path / "o2.jsonl"], capture_output=True, text=True)
+    assert res.returncode == 1
+    assert "bad.yml: invalid mixture config" in res.stderr and "dat_files" in res.stderr
+    missing = tmp_path / "missing.yml"
+    missing.write_text("sources:\n  - name: x\n    format: openorca\n    path: nowhere/x.parquet\n")
+    res = subprocess.run([prep, "build", "--config", missing, "--out", tmp_path / "o3.jsonl"], capture_output=True, text=True)
+    assert res.returncode == 1 and "nowhere/x.parquet" in res.stderr
