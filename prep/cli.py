@@ -49,3 +49,17 @@ def print_summary(manifest: dict) -> None:
     t = manifest["totals"]
     table.add_row("total", str(t["read"]), str(t["kept"]), str(sum(t["dropped"].values())), "")
     console.print(table)
+
+
+@main.command("tiny-llama")
+@click.option("--text", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="A ShareGPT JSONL (a `prep build` output) to train the tokenizer on.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--vocab-size", default=2048, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+def tiny_llama_cmd(text: Path, out: Path, vocab_size: int, seed: int) -> None:
+    """Build the 2-layer random Llama that recipes/smoke-tiny.yml trains on CPU."""
+    from prep.tiny_llama import build_tiny_llama, conversation_texts
+
+    build_tiny_llama(out, conversation_texts(text), vocab_size=vocab_size, seed=seed)
+    console.print(f"wrote a tiny Llama to {out}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,56 @@ def shared_data() -> Path:
     if not (path / "README.md").is_file():
         raise FileNotFoundError(f"the real data samples are expected at {path} (set SHARED_DATA to override)")
     return path
+
+
+def with_shared_paths(config: dict, shared_data: Path) -> dict:
+    """Point a mixture config's `../shared/data/...` paths at the fixture's data directory."""
+    for source in config["sources"]:
+        if source["path"].startswith("../shared/data/"):
+            source["path"] = str(shared_data / source["path"].removeprefix("../shared/data/"))
+    return config
+
+
+@pytest.fixture(scope="session")
+def merged_jsonl(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """The demo mixture built by `prep build` from the real samples."""
+    import yaml
+
+    from prep.config import MixtureConfig
+    from prep.pipeline import build
+
+    config = with_shared_paths(yaml.safe_load((REPO / "prep/mixtures/demo.yml").read_text()), shared_data)
+    out = tmp_path_factory.mktemp("mixture") / "merged.jsonl"
+    build(MixtureConfig.model_validate(config), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory, merged_jsonl: Path) -> Path:
+    from prep.tiny_llama import build_tiny_llama, conversation_texts
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama", conversation_texts(merged_jsonl))
+
+
+def smoke_recipe(workdir: Path, model: Path, data: Path, **overrides: object) -> Path:
+    """recipes/smoke-tiny.yml with its paths pointed into `workdir`; overrides replace top-level keys."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())
+    cfg["base_model"] = str(model)
+    cfg["datasets"][0]["path"] = str(data)
+    cfg["chat_template_jinja"] = str(REPO / cfg["chat_template_jinja"])
+    cfg["output_dir"] = str(workdir / "out")
+    cfg["dataset_prepared_path"] = str(workdir / "prepared")
+    cfg.update(overrides)
+    path = workdir / "smoke.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def axolotl_train(config: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """The real `axolotl train ... --launcher python`, run from the repo root like a user would."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([str(bin_dir / "axolotl"), "train", str(config), "--launcher", "python"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
