@@ -51,6 +51,26 @@ def print_summary(manifest: dict) -> None:
     console.print(table)
 
 
+@main.command("decontam-report")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--limit", default=50, show_default=True, help="Items listed per benchmark.")
+def decontam_report_cmd(manifest: Path, limit: int) -> None:
+    """Which benchmark items a `prep build` found in the training rows (MANIFEST is OUT.manifest.json)."""
+    import orjson
+
+    report = orjson.loads(manifest.read_bytes()).get("steps", {}).get("decontam")
+    if report is None:
+        raise click.ClickException(f"{manifest}: no decontam step in this build (add it to curation.steps)")
+    for bench, hits in report["hits"].items():
+        table = Table(title=f"{bench}: {report['rows_dropped'][bench]} rows dropped, {len(hits)} of "
+                            f"{report['items'][bench]} items hit")
+        for col in ("item", "rows", "question", "row ids"):
+            table.add_column(col, overflow="fold")
+        for key, hit in sorted(hits.items(), key=lambda kv: -kv[1]["rows"])[:limit]:
+            table.add_row(key, str(hit["rows"]), hit["question"][:80], ", ".join(hit["row_ids"]))
+        Console().print(table)
+
+
 @main.command("tiny-llama")
 @click.option("--text", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="A ShareGPT JSONL (a `prep build` output) to train the tokenizer on.")
@@ -63,3 +83,8 @@ def tiny_llama_cmd(text: Path, out: Path, vocab_size: int, seed: int) -> None:
 
     build_tiny_llama(out, conversation_texts(text), vocab_size=vocab_size, seed=seed)
     console.print(f"wrote a tiny Llama to {out}")
+
+
+from plugins.preflight.cli import fit  # noqa: E402  (implementation lives with the plugin)
+
+main.add_command(fit)

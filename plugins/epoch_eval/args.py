@@ -1,0 +1,37 @@
+"""The plugin's config: one nested top-level key `epoch_eval:`. Axolotl silently drops unknown
+top-level keys, so everything lives in this block, where unknown keys are errors (extra="forbid")."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from evals.spec import EvalSettings
+
+
+class EpochEvalConfig(EvalSettings):
+    """lm-eval scores (MMLU 5-shot acc, HellaSwag 10-shot acc_norm by default) after every epoch."""
+
+    mode: Literal["inline", "subprocess", "queue"] = Field(default="inline", description=(
+        "inline: the in-memory model, one process, small models; subprocess: lm-eval on the saved "
+        "checkpoint in a child process (training waits); queue: only write a job for `evals watch`"))
+    stop_on_failure: bool = Field(default=False, description="a failed eval ends the run (default: record, go on)")
+    eval_base_model: bool = Field(default=False, description="also score the model before training, as epoch 0")
+
+    def settings(self) -> EvalSettings:
+        """The lm-eval part, as an eval job carries it."""
+        return EvalSettings.model_validate(self.model_dump(include=set(EvalSettings.model_fields)))
+
+    @model_validator(mode="after")
+    def _inline_is_hf(self) -> EpochEvalConfig:
+        if self.mode == "inline" and self.backend != "hf":
+            raise ValueError("epoch_eval: mode inline evaluates the in-memory model with lm-eval's HFLM; "
+                             f"backend {self.backend!r} needs mode subprocess or queue")
+        return self
+
+
+class EpochEvalArgs(BaseModel):
+    """Merged into Axolotl's config schema by get_input_args()."""
+
+    epoch_eval: EpochEvalConfig | None = None

@@ -1,0 +1,232 @@
+"""The epoch_eval plugin through the real `axolotl train`: a report per epoch with both tasks, scores in
+the trainer's log, numbers equal to the standalone `lm_eval` CLI on the saved checkpoint, the same
+numbers from the subprocess and queue modes, failures recorded while training completes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from conftest import REPO, axolotl_train, smoke_recipe
+
+SMOKE = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())
+TOL = 1e-6
+
+
+def block(shared_data: Path, **changes) -> dict:
+    """The smoke recipe's epoch_eval block, its data directory pointed at the fixture's."""
+    return {**SMOKE["epoch_eval"], "task_data_dir": str(shared_data), **changes}
+
+
+def train(workdir: Path, tiny_llama: Path, merged_jsonl: Path, **overrides) -> Path:
+    run = axolotl_train(smoke_recipe(workdir, tiny_llama, merged_jsonl, **overrides))
+    assert run.returncode == 0, run.stderr[-6000:]
+    return workdir / "out"
+
+
+def reports(out: Path) -> dict[int, dict]:
+    return {int(p.stem.split("_")[1]): json.loads(p.read_text()) for p in (out / "eval_reports").glob("epoch_*.json")}
+
+
+def checkpoints(out: Path) -> list[Path]:
+    return sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+
+
+@pytest.fixture(scope="module")
+def inline_run(tmp_path_factory, tiny_llama, merged_jsonl, shared_data) -> Path:
+    """The smoke recipe as shipped (inline mode, base model as epoch 0), two epochs."""
+    return train(tmp_path_factory.mktemp("inline"), tiny_llama, merged_jsonl, epoch_eval=block(shared_data))
+
+
+@pytest.fixture(scope="module")
+def subprocess_run(tmp_path_factory, tiny_llama, merged_jsonl, shared_data) -> Path:
+    """Same training in subprocess mode, with a task name that does not exist and a task whose data
+    file is missing (a data directory holding only hellaswag/)."""
+    data = tmp_path_factory.mktemp("partial-data")
+    (data / "hellaswag").symlink_to(shared_data / "hellaswag", target_is_directory=True)
+    tasks = [{"name": "no_such_task", "num_fewshot": 0, "metric": "acc"},
+             {"name": "mmlu_local_anatomy", "num_fewshot": 5, "metric": "acc"},
+             {"name": "hellaswag_local", "num_fewshot": 10, "metric": "acc_norm"}]
+    return train(tmp_path_factory.mktemp("subprocess"), tiny_llama, merged_jsonl,
+                 epoch_eval=block(shared_data, mode="subprocess", task_data_dir=str(data), tasks=tasks,
+                                  eval_base_model=False))
+
+
+# ---- config validation ----------------------------------------------------------------------------
+
+def validated(cfg: dict):
+    from axolotl.integrations.base import PluginManager
+    from axolotl.utils.config import prepare_plugins, validate_config
+    from axolotl.utils.dict import DictDefault
+
+    cfg = DictDefault(cfg)
+    prepare_plugins(cfg)
+    assert "plugins.epoch_eval.EpochEvalPlugin" in PluginManager.get_instance().plugins  # import did not fail
+    return validate_config(cfg)
+
+
+def test_axolotl_validation_accepts_the_block_and_rejects_typos(tmp_path, tiny_llama, merged_jsonl, shared_data):
+    cfg = yaml.safe_load(smoke_recipe(tmp_path, tiny_llama, merged_jsonl, epoch_eval=block(shared_data)).read_text())
+    good = validated(dict(cfg))
+    assert good.epoch_eval["mode"] == "inline"
+    assert [t["name"] for t in good.epoch_eval["tasks"]] == ["mmlu_local", "hellaswag_local"]
+
+    with pytest.raises(ValidationError, match="limt"):
+        validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "limt": 5}})
+    with pytest.raises(ValidationError, match="num_fewshot"):
+        validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "tasks": [{"name": "mmlu", "metric": "acc"}]}})
+    with pytest.raises(ValidationError, match="backend 'vllm' needs mode subprocess or queue"):
+        validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "backend": "vllm"}})
+    # Axolotl would silently drop a misspelt top-level block; the plugin refuses it at registration
+    with pytest.raises(ValueError, match=r"unknown top-level key\(s\) \['epoch_evals'\]"):
+        validated({**cfg, "epoch_evals": cfg["epoch_eval"]})
+
+
+# ---- inline mode through axolotl train --------------------------------------------------------------
+
+def test_inline_writes_a_report_per_epoch_with_both_tasks(inline_run):
+    got = reports(inline_run)
+    assert sorted(got) == [0, 1, 2]  # the base model as epoch 0, then each epoch
+    ckpts = checkpoints(inline_run)
+    assert [got[e]["checkpoint"] for e in (1, 2)] == [str(c) for c in ckpts]
+    assert [got[e]["global_step"] for e in (0, 1, 2)] == [0, *[int(c.name.split("-")[1]) for c in ckpts]]
+    for epoch, r in got.items():
+        assert r["epoch"] == epoch and r["status"] == "ok" and r["mode"] == "inline"
+        assert r["lm_eval_version"] == "0.4.11" and r["chat_template"] is False
+        mmlu, hs = r["tasks"]["mmlu_local"], r["tasks"]["hellaswag_local"]
+        assert (mmlu["metric"], mmlu["num_fewshot"], hs["metric"], hs["num_fewshot"]) == ("acc", 5, "acc_norm", 10)
+        assert mmlu["samples"] == 57 * 2 and hs["samples"] == 2  # limit 2 per subject / task
+        assert mmlu["value"] == mmlu["raw"]["results"]["mmlu_local"]["acc,none"]
+        assert 0 <= mmlu["value"] <= 1 and mmlu["stderr"] > 0 and mmlu["wall_time_s"] > 0
+        assert set(mmlu["raw"]["results"]) >= {"mmlu_local", "mmlu_local_stem", "mmlu_local_anatomy"}
+        assert hs["raw"]["n-shot"]["hellaswag_local"] == 10
+    # training changed the model, so the scores differ somewhere between epochs
+    assert len({r["tasks"]["mmlu_local"]["value"] for r in got.values()}) > 1
+
+
+def test_inline_scores_go_into_the_trainer_log(inline_run):
+    got = reports(inline_run)
+    history = json.loads((checkpoints(inline_run)[-1] / "trainer_state.json").read_text())["log_history"]
+    logged = [h for h in history if "epoch_eval/mmlu_local/acc" in h]
+    # epoch 0 and epoch 1 were logged before the last checkpoint's state was written
+    assert [h["epoch_eval/mmlu_local/acc"] for h in logged] == [got[e]["tasks"]["mmlu_local"]["value"] for e in (0, 1)]
+    assert all(h["epoch_eval/failed_tasks"] == 0 for h in logged)
+
+
+def lm_eval_cli(checkpoint: Path, task: str, fewshot: int, shared_data: Path, out: Path) -> dict:
+    from evals.tasks import TASKS_DIR
+
+    bin_dir = Path(sys.executable).parent
+    run = subprocess.run([str(bin_dir / "lm_eval"), "--model", "hf", "--model_args",
+                          f"pretrained={checkpoint}", "--device", "cpu", "--tasks", task, "--num_fewshot", str(fewshot),
+                          "--limit", str(SMOKE["epoch_eval"]["limit"]), "--batch_size",
+                          str(SMOKE["epoch_eval"]["batch_size"]), "--include_path", str(TASKS_DIR),
+                          "--metadata", json.dumps({"data_dir": str(shared_data)}), "--output_path", str(out)],
+                         capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-4000:]
+    (result,) = out.rglob("results_*.json")
+    return json.loads(result.read_text())["results"][task]
+
+
+@pytest.mark.parametrize("task,fewshot,metric", [("mmlu_local", 5, "acc"), ("hellaswag_local", 10, "acc_norm")])
+def test_inline_numbers_equal_the_lm_eval_cli_on_the_saved_checkpoint(inline_run, shared_data, tmp_path,
+                                                                      task, fewshot, metric):
+    last = reports(inline_run)[2]
+    cli = lm_eval_cli(Path(last["checkpoint"]), task, fewshot, shared_data, tmp_path)
+    mine = last["tasks"][task]
+    assert mine["value"] == pytest.approx(cli[f"{metric},none"], abs=TOL)
+    assert mine["stderr"] == pytest.approx(cli[f"{metric}_stderr,none"], abs=TOL)
+
+
+# ---- subprocess mode, failures ----------------------------------------------------------------------
+
+def test_subprocess_mode_records_failures_and_training_completes(subprocess_run, inline_run):
+    got = reports(subprocess_run)
+    assert sorted(got) == [1, 2]
+    assert (subprocess_run / "model.safetensors").is_file()  # training ran to the end
+    for epoch, r in got.items():
+        assert r["status"] == "partial" and r["mode"] == "subprocess"
+        bad, missing, ok = (r["tasks"][n] for n in ("no_such_task", "mmlu_local_anatomy", "hellaswag_local"))
+        assert bad["status"] == "failed" and "no_such_task" in bad["error"]
+        assert missing["status"] == "failed" and "mmlu/test/anatomy_test.csv" in missing["error"]
+        assert ok["status"] == "ok"
+        # same seed, same data: the checkpoint equals the inline run's, and so does the score
+        inline = reports(inline_run)[epoch]["tasks"]["hellaswag_local"]
+        assert ok["value"] == pytest.approx(inline["value"], abs=TOL)
+        assert r["model_args"]["pretrained"] == r["checkpoint"]
+    history = json.loads((checkpoints(subprocess_run)[-1] / "trainer_state.json").read_text())["log_history"]
+    assert [h["epoch_eval/failed_tasks"] for h in history if "epoch_eval/failed_tasks" in h] == [2]
+
+
+def test_inline_eval_leaves_training_untouched(subprocess_run, inline_run):
+    """The inline evals ran inside the training process; the losses match the run that evaluated elsewhere."""
+    def losses(out: Path) -> list[float]:
+        history = json.loads((checkpoints(out)[-1] / "trainer_state.json").read_text())["log_history"]
+        return [h[k] for h in history for k in ("loss", "eval_loss") if k in h]
+
+    assert losses(inline_run) == losses(subprocess_run)
+
+
+# ---- queue mode and the watcher ---------------------------------------------------------------------
+
+def test_evals_watch_runs_queued_jobs_until_training_is_done(subprocess_run, tmp_path):
+    """The jobs the plugin wrote in the subprocess run are queue jobs too (queue mode only enqueues them
+    instead of running them): queued for a fresh output dir, `evals watch` runs them all and stops."""
+    from evals import queue
+    from evals.spec import EvalJob
+
+    out = tmp_path / "queued"
+    for path in sorted((subprocess_run / "eval_jobs").glob("epoch_*.json")):
+        job = EvalJob.load(path)
+        queue.enqueue(job.model_copy(update={"output_dir": str(out), "mode": "queue"}))
+    queue.mark_training_done(out)
+
+    bin_dir = Path(sys.executable).parent
+    run = subprocess.run([str(bin_dir / "evals"), "watch", str(out), "--poll", "1"], capture_output=True,
+                         text=True, timeout=900, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "ran 2 job(s): epoch 1 partial, epoch 2 partial" in run.stdout
+    states = {d.name: sorted(p.name for p in d.iterdir()) for d in (out / "eval_queue").iterdir() if d.is_dir()}
+    assert states == {"pending": [], "running": [], "failed": ["epoch_1.json", "epoch_2.json"]}  # partial = failed/
+    before = reports(subprocess_run)
+    for epoch, r in reports(out).items():
+        assert r["mode"] == "queue"
+        assert {n: t["status"] for n, t in r["tasks"].items()} == {n: t["status"] for n, t in before[epoch]["tasks"].items()}
+        assert r["tasks"]["hellaswag_local"]["value"] == before[epoch]["tasks"]["hellaswag_local"]["value"]
+
+
+# ---- evals report -----------------------------------------------------------------------------------
+
+def test_evals_report_renders_table_summary_and_plot(inline_run, subprocess_run, tmp_path):
+    from click.testing import CliRunner
+
+    from evals.cli import main
+    from evals.summary import load_runs, mean_score
+
+    got = reports(inline_run)
+    best = max(got.values(), key=lambda r: (mean_score(r), -r["epoch"]))
+    result = CliRunner().invoke(main, ["report", str(inline_run)])
+    assert result.exit_code == 0, result.output
+    assert "mmlu_local acc" in result.output and "hellaswag_local acc_norm" in result.output
+    assert f"best epoch: {best['epoch']}" in result.output
+    md = (inline_run / "eval_reports/summary.md").read_text()
+    cells = " | ".join(f"{t['value']:.4f} ± {t['stderr']:.4f}" for _, t in sorted(got[1]["tasks"].items()))
+    assert f"| 1{' *' if best['epoch'] == 1 else ''} | {got[1]['global_step']} | {cells} | {mean_score(got[1]):.4f} | ok |" in md
+    png = (inline_run / "eval_reports/convergence.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+    # across runs: one combined summary; the run whose epochs all had failures has no best epoch
+    result = CliRunner().invoke(main, ["report", str(inline_run), str(subprocess_run), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "summary.md").read_text()
+    assert "## Best epoch per run" in md and "none (no epoch scored every task)" in md
+    assert "epoch 1 no_such_task:" in md and (tmp_path / "convergence.png").is_file()
+    assert load_runs([inline_run])[0].best()["epoch"] == best["epoch"]
+    # several runs without --out is a usage error, not a silent pick
+    assert CliRunner().invoke(main, ["report", str(inline_run), str(subprocess_run)]).exit_code == 2

@@ -1,0 +1,81 @@
+"""`prep fit`: size hardware for a recipe without a GPU; refusals say what to change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from prep.cli import main
+from test_preflight_estimate import FIXTURE_70B, full_ft, zero3_json
+
+
+def fit(tmp_path: Path, config: dict, *args: str):
+    recipe = tmp_path / "recipe.yml"
+    recipe.write_text(yaml.safe_dump(config))
+    return CliRunner().invoke(main, ["fit", str(recipe), "--run-dir", str(tmp_path), *args])
+
+
+A100_NODE = ("--gpus", "8", "--gpu-mem", "80", "--ram", "2048", "--disk", "4000")
+
+
+def test_70b_without_offload_on_one_node_is_refused_with_the_alternatives(tmp_path):
+    run = fit(tmp_path, full_ft(zero3_json(tmp_path, offload=False)), *A100_NODE, "--nodes", "1")
+    assert run.exit_code == 1, run.output
+    assert "GPU memory / GPU: needs 154.6 GiB" in run.output
+    # computed alternatives: ZeRO-3 over 24 GPUs, or optimizer offload on this node, or QLoRA
+    assert "3 nodes of 8 GPUs (24 GPUs" in run.output
+    assert "optimizer offload" in run.output and "QLoRA" in run.output
+    assert "override: [gpu_memory]" in run.output
+
+
+def test_70b_without_offload_fits_three_nodes(tmp_path):
+    run = fit(tmp_path, full_ft(zero3_json(tmp_path, offload=False)), *A100_NODE, "--nodes", "3")
+    assert run.exit_code == 0, run.output
+    assert "ZeRO-3 over 24 process(es)" in run.output
+
+
+def test_70b_with_offload_fits_one_node_with_2tb_ram_not_1tb(tmp_path):
+    config = full_ft(zero3_json(tmp_path, offload=True))
+    run = fit(tmp_path, config, *A100_NODE)
+    assert run.exit_code == 0, run.output
+    assert "26.1 GiB" in run.output and "1.51 TiB" in run.output  # per GPU; host RAM per node
+    small = fit(tmp_path, config, "--gpus", "8", "--gpu-mem", "80", "--ram", "1024", "--disk", "4000")
+    assert small.exit_code == 1
+    assert "host RAM / node: needs 1.51 TiB, has 1.00 TiB" in small.output
+    assert "2 nodes" in small.output and "host_buffer_factor: 1.0" in small.output
+
+
+def test_disk_refusal_offers_a_limit_and_save_only_model(tmp_path):
+    # 5 epoch saves of 899 GiB with save_total_limit 2 peak at 3 checkpoints = 2.63 TiB
+    run = fit(tmp_path, full_ft(zero3_json(tmp_path, offload=True)), "--gpus", "8", "--gpu-mem", "80",
+              "--ram", "2048", "--disk", "2000")
+    assert run.exit_code == 1
+    assert "disk / run (peak): needs 2.63 TiB, has 1.95 TiB" in run.output
+    assert "save_total_limit: 1" in run.output and "save_only_model: true (128.5 GiB/save" in run.output
+
+
+def test_without_gpus_the_gpu_check_is_skipped_not_passed(tmp_path):
+    run = fit(tmp_path, full_ft(zero3_json(tmp_path, offload=True)), "--ram", "2048", "--disk", "4000")
+    assert run.exit_code == 0, run.output
+    assert "skip" in run.output and "GPU checks skipped" in run.output
+
+
+def test_bad_inputs_name_the_key_or_file(tmp_path):
+    typo = fit(tmp_path, {**full_ft(zero3_json(tmp_path, True)), "preflight": {"gpu_headrom": 0.2}}, *A100_NODE)
+    assert typo.exit_code == 1 and "gpu_headrom" in typo.output and "Extra inputs" in typo.output
+    missing = fit(tmp_path, full_ft(tmp_path / "nope.json"), *A100_NODE)
+    assert missing.exit_code == 1 and "deepspeed:" in missing.output and "nope.json not found" in missing.output
+    bad_stage = tmp_path / "bad.json"
+    bad_stage.write_text(json.dumps({"zero_optimization": {"stage": "auto"}}))
+    bad = fit(tmp_path, full_ft(bad_stage), *A100_NODE)
+    assert bad.exit_code == 1 and "zero_optimization.stage must be 0-3, got 'auto'" in bad.output
+
+
+def test_check_inputs_reports_a_config_only_model_dir(tmp_path):
+    run = fit(tmp_path, full_ft(zero3_json(tmp_path, True)), *A100_NODE, "--check-inputs")
+    assert run.exit_code == 1
+    assert f"base_model {FIXTURE_70B} has a config.json but no weight files" in run.output
+    assert "the config has no datasets" in run.output

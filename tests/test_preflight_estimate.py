@@ -1,0 +1,138 @@
+"""Preflight arithmetic against published figures: the ZeRO paper, DeepSpeed's estimator, QLoRA, Llama-2-70B."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from plugins.preflight.args import PreflightConfig
+from plugins.preflight.estimate import DEEPSPEED_MIXED, GiB, ZERO_PAPER, estimate, model_states
+from plugins.preflight.plan import Sharding, plan_from_config
+from plugins.preflight.shape import load_shape
+
+FIXTURE_70B = Path(__file__).parent / "fixtures" / "llama-2-70b-hf"
+
+
+@pytest.fixture(scope="module")
+def llama70b():
+    return load_shape(str(FIXTURE_70B))
+
+
+def test_llama2_70b_parameter_count_from_its_config(llama70b):
+    c = json.loads((FIXTURE_70B / "config.json").read_text())
+    h, i, v, n = c["hidden_size"], c["intermediate_size"], c["vocab_size"], c["num_hidden_layers"]
+    kv = h // c["num_attention_heads"] * c["num_key_value_heads"]
+    per_layer = h * h * 2 + h * kv * 2 + 3 * h * i + 2 * h  # q, o; k, v (GQA); gate, up, down; two RMSNorms
+    assert llama70b.params == n * per_layer + 2 * v * h + h == 68_976_648_192  # untied embeddings, final norm
+    assert round(llama70b.params / 1e9, 2) == 68.98
+    assert llama70b.largest_layer == v * h  # the embedding (and lm_head): what ZeRO-3 gathers at most at once
+
+
+@pytest.mark.parametrize("stage, published_gb", [(0, 120), (1, 31.4), (2, 16.6), (3, 1.9)])
+def test_zero_paper_figure_1(stage, published_gb):
+    # Rajbhandari et al. 2020, arXiv:1910.02054, Figure 1: 7.5B parameters, N_d = 64, K = 12:
+    # baseline 120 GB, P_os 31.4 GB, P_os+g 16.6 GB, P_os+g+p 1.9 GB per device.
+    states = model_states(7.5e9, ZERO_PAPER, Sharding(stage=stage), dp=64)
+    assert round(states.gpu / 1e9, 1) == published_gb
+    assert states.host == 0
+
+
+# Hugging Face Transformers docs, DeepSpeed guide, "Memory requirements": DeepSpeed's
+# estimate_zero3_model_states_mem_needs_all_live for bigscience/T0_3B ("2783M total params, 65M largest layer
+# params"), printed in GiB:   per CPU | per GPU | options
+#   1 GPU:  70.00 | 0.25 | offload_param=cpu, offload_optimizer=cpu
+#           62.23 | 5.43 | offload_param=none, offload_optimizer=cpu
+#            (n/a) | 46.91 | no offload
+#   2 GPUs: 62.23 | 2.84 | offload_optimizer=cpu;   (n/a) | 23.58 | no offload
+@pytest.mark.parametrize("gpus, opt, param, cpu_gib, gpu_gib", [
+    (1, True, True, 70.00, 0.25), (1, True, False, 62.23, 5.43), (1, False, False, 0.0, 46.91),
+    (2, True, False, 62.23, 2.84), (2, False, False, 0.0, 23.58)])
+def test_deepspeed_zero3_estimator_figures(gpus, opt, param, cpu_gib, gpu_gib):
+    params, largest = 2783.5e6, 65.5e6  # the printed figures are truncated to whole millions
+    states = model_states(params, DEEPSPEED_MIXED,
+                          Sharding(stage=3, offload_optimizer=opt, offload_param=param, deepspeed=True), dp=gpus)
+    assert states.gpu / GiB + 4 * largest / GiB == pytest.approx(gpu_gib, abs=0.05)
+    host = states.host * gpus * PreflightConfig().host_buffer_factor  # per node: every local rank's offload
+    assert host / GiB == pytest.approx(cpu_gib, abs=0.05)
+
+
+def full_ft(ds_json: Path, **over) -> dict:
+    """The 70B full fine-tune as recipes/llama2-70b-merged.yml sets it up."""
+    return {"base_model": str(FIXTURE_70B), "datasets": [], "sequence_len": 4096, "micro_batch_size": 1,
+            "gradient_checkpointing": True, "attn_implementation": "flash_attention_2", "bf16": True,
+            "deepspeed": str(ds_json), "num_epochs": 5, "save_strategy": "epoch", "save_total_limit": 2,
+            "output_dir": "out", **over}
+
+
+def zero3_json(tmp_path: Path, offload: bool) -> Path:
+    zero = {"stage": 3, "stage3_gather_16bit_weights_on_model_save": True, "reduce_bucket_size": "auto"}
+    if offload:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
+    path = tmp_path / f"zero3{'_offload' if offload else ''}.json"
+    path.write_text(json.dumps({"zero_optimization": zero, "bf16": {"enabled": "auto"}}))
+    return path
+
+
+def test_70b_zero3_checkpoint_is_12_bytes_per_parameter_plus_the_16bit_model(tmp_path, llama70b):
+    # Issue 7: "a ZeRO-3 checkpoint with optimizer state is about 12 bytes per parameter, about 0.8 TB for 70B"
+    # (fp32 master weights + Adam momentum + variance); gathering 16-bit weights at save adds 2 B/parameter.
+    plan = plan_from_config(full_ft(zero3_json(tmp_path, offload=True)), tmp_path)
+    est = estimate(plan, llama70b, PreflightConfig(), dp=8, gpus_per_node=8)
+    assert est.disk_per_save - est.disk_model_only == 12 * llama70b.params
+    assert round((est.disk_per_save - est.disk_model_only) / 1e12, 2) == 0.83
+    assert est.disk_model_only == 2 * llama70b.params
+    # 5 epoch saves, save_total_limit 2: three checkpoints exist while the oldest is rotated out
+    assert est.disk_run() == 3 * est.disk_per_save
+
+
+def test_70b_on_8_a100_needs_optimizer_offload(tmp_path, llama70b):
+    cfg = PreflightConfig()
+    usable = 80 * GiB * (1 - cfg.gpu_headroom)
+    plain = estimate(plan_from_config(full_ft(zero3_json(tmp_path, False)), tmp_path), llama70b, cfg, 8, 8)
+    # DeepSpeed's 18 B/parameter (2 bf16 weight + 4 fp32 grad + 12 Adam) over 8 GPUs
+    assert plain.gpu["weights"] + plain.gpu["gradients"] + plain.gpu["optimizer"] == 18 * llama70b.params / 8
+    assert plain.gpu_total > usable
+    offload = estimate(plan_from_config(full_ft(zero3_json(tmp_path, True)), tmp_path), llama70b, cfg, 8, 8)
+    assert offload.gpu["gradients"] == offload.gpu["optimizer"] == 0
+    assert offload.gpu_total < usable
+    # host: 16 B/parameter (fp32 grads + Adam) per node, times DeepSpeed's 1.5 margin
+    assert offload.host_per_node == 16 * llama70b.params * 1.5
+    # checkpointed activations: one 4096 x 8192 bf16 hidden state per layer (Korthikanti et al. 2022, 2sbhL)
+    assert offload.gpu["activations"] > 2 * 4096 * 8192 * 80
+
+
+def write_llama(tmp_path: Path, **values) -> Path:
+    cfg = json.loads((FIXTURE_70B / "config.json").read_text()) | values
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    return tmp_path
+
+
+def qlora(base: Path, seq: int) -> dict:
+    return {"base_model": str(base), "datasets": [], "adapter": "qlora", "load_in_4bit": True, "lora_r": 64,
+            "lora_target_linear": True, "optimizer": "paged_adamw_32bit", "sequence_len": seq,
+            "micro_batch_size": 1, "gradient_checkpointing": True, "bf16": True, "output_dir": "out"}
+
+
+def test_qlora_65b_fits_one_48gb_gpu_and_full_16bit_needs_over_780gb(tmp_path):
+    # Dettmers et al. 2023 (arXiv:2305.14314), abstract and sec. 1: QLoRA "reduces the average memory
+    # requirements of finetuning a 65B parameter model from >780GB of GPU memory to <48GB"; r=64 on all linear
+    # layers (appendix B). LLaMA-65B: dim 8192, 64 heads, 80 layers (Touvron et al. 2023, table 2), FFN 22016.
+    base = write_llama(tmp_path, intermediate_size=22016, num_key_value_heads=64)
+    shape = load_shape(str(base))
+    assert 65.2e9 < shape.params < 65.3e9
+    cfg = PreflightConfig()
+    est = estimate(plan_from_config(qlora(base, 512), tmp_path), shape, cfg, 1, 1)
+    assert est.gpu_total < 48 * GiB
+    full = plan_from_config({**qlora(base, 512), "adapter": None, "load_in_4bit": False,
+                             "deepspeed": str(zero3_json(tmp_path, False))}, tmp_path)
+    assert estimate(full, shape, cfg, 1, 1).gpu_total > 780e9
+
+
+def test_qlora_70b_recipe_fits_one_80gb_gpu(tmp_path, llama70b):
+    est = estimate(plan_from_config(qlora(FIXTURE_70B, 4096), tmp_path), llama70b, PreflightConfig(), 1, 1)
+    assert est.trainable == 828_375_040  # r=64 x (in+out) over q,k,v,o,gate,up,down in 80 layers
+    assert est.gpu_total < 80 * GiB * (1 - PreflightConfig().gpu_headroom)
+    # NF4 + double quantization, 4.127 bits per quantized weight (QLoRA sec. 3): ~35 GB of 4-bit base
+    assert 35e9 < est.gpu["weights"] - est.trainable * 4 < 37e9
