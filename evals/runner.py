@@ -80,7 +80,7 @@ def score(lm, settings: EvalSettings, manager=None) -> dict[str, dict[str, Any]]
         start = time.perf_counter()
         try:
             raw = simple_evaluate(model=lm, tasks=[spec.name], num_fewshot=spec.num_fewshot,
-                                  limit=settings.limit, log_samples=False, apply_chat_template=False,
+                                  limit=spec.limit or settings.limit, log_samples=False, apply_chat_template=False,
                                   task_manager=manager)
             out[spec.name] = summarise(spec, raw, time.perf_counter() - start)
             LOG.info("epoch_eval: %s %s=%.4f (%d rows, %.1f s)", spec.name, spec.metric,

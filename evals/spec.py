@@ -24,6 +24,8 @@ class TaskSpec(BaseModel):
     name: str = Field(min_length=1)
     num_fewshot: int = Field(ge=0)
     metric: str = Field(min_length=1, description="lm-eval metric name without filter, e.g. acc, acc_norm")
+    limit: int | float | None = Field(default=None, gt=0, description=(
+        "rows per (sub)task for this task, overriding the block's limit (MMLU has 57 subtasks, HellaSwag one)"))
 
 
 # The Open LLM Leaderboard (v1) settings: MMLU 5-shot acc, HellaSwag 10-shot acc_norm.

@@ -52,7 +52,8 @@ def subprocess_run(tmp_path_factory, tiny_llama, merged_jsonl, shared_data) -> P
     (data / "hellaswag").symlink_to(shared_data / "hellaswag", target_is_directory=True)
     tasks = [{"name": "no_such_task", "num_fewshot": 0, "metric": "acc"},
              {"name": "mmlu_local_anatomy", "num_fewshot": 5, "metric": "acc"},
-             {"name": "hellaswag_local", "num_fewshot": 10, "metric": "acc_norm"}]
+             {"name": "hellaswag_local", "num_fewshot": 10, "metric": "acc_norm",
+              "limit": task_limit("hellaswag_local")}]
     return train(tmp_path_factory.mktemp("subprocess"), tiny_llama, merged_jsonl,
                  epoch_eval=block(shared_data, mode="subprocess", task_data_dir=str(data), tasks=tasks,
                                   eval_base_model=False))
@@ -101,7 +102,8 @@ def test_inline_writes_a_report_per_epoch_with_both_tasks(inline_run):
         assert r["lm_eval_version"] == "0.4.11" and r["chat_template"] is False
         mmlu, hs = r["tasks"]["mmlu_local"], r["tasks"]["hellaswag_local"]
         assert (mmlu["metric"], mmlu["num_fewshot"], hs["metric"], hs["num_fewshot"]) == ("acc", 5, "acc_norm", 10)
-        assert mmlu["samples"] == 57 * 2 and hs["samples"] == 2  # limit 2 per subject / task
+        # the block's limit per MMLU subject, HellaSwag's own limit
+        assert mmlu["samples"] == 57 * task_limit("mmlu_local") and hs["samples"] == task_limit("hellaswag_local")
         assert mmlu["value"] == mmlu["raw"]["results"]["mmlu_local"]["acc,none"]
         assert 0 <= mmlu["value"] <= 1 and mmlu["stderr"] > 0 and mmlu["wall_time_s"] > 0
         assert set(mmlu["raw"]["results"]) >= {"mmlu_local", "mmlu_local_stem", "mmlu_local_anatomy"}
@@ -119,13 +121,19 @@ def test_inline_scores_go_into_the_trainer_log(inline_run):
     assert all(h["epoch_eval/failed_tasks"] == 0 for h in logged)
 
 
+def task_limit(name: str) -> int:
+    """The rows per (sub)task the smoke recipe asks for: the task's own limit, else the block's."""
+    (task,) = [t for t in SMOKE["epoch_eval"]["tasks"] if t["name"] == name]
+    return task.get("limit") or SMOKE["epoch_eval"]["limit"]
+
+
 def lm_eval_cli(checkpoint: Path, task: str, fewshot: int, shared_data: Path, out: Path) -> dict:
     from evals.tasks import TASKS_DIR
 
     bin_dir = Path(sys.executable).parent
     run = subprocess.run([str(bin_dir / "lm_eval"), "--model", "hf", "--model_args",
                           f"pretrained={checkpoint}", "--device", "cpu", "--tasks", task, "--num_fewshot", str(fewshot),
-                          "--limit", str(SMOKE["epoch_eval"]["limit"]), "--batch_size",
+                          "--limit", str(task_limit(task)), "--batch_size",
                           str(SMOKE["epoch_eval"]["batch_size"]), "--include_path", str(TASKS_DIR),
                           "--metadata", json.dumps({"data_dir": str(shared_data)}), "--output_path", str(out)],
                          capture_output=True, text=True, timeout=600, cwd=REPO)
