@@ -1,4 +1,5 @@
-"""`prep build` as a list of steps: read -> adapt -> row filters -> spill -> corpus steps -> write."""
+"""`prep build` as a list of steps: read -> adapt -> row filters -> spill -> corpus steps -> shuffle -> write.
+The steps and their order come from the config's `curation.steps` (see prep/steps.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from prep.ledger import Ledger
 from prep.readers import open_source
 from prep.rows import MalformedRow, Row
 from prep.spill import Spill
+from prep.steps import curation_steps
 
 
 class RowFilter(Protocol):
@@ -33,7 +35,7 @@ class CorpusStep(Protocol):
 
     def observe(self, index: int, row: Row) -> None: ...
 
-    def select(self, alive: np.ndarray) -> Iterable[tuple[int, str]]: ...
+    def select(self, alive: np.ndarray, spill: Spill) -> Iterable[tuple[int, str]]: ...
 
     def report(self) -> dict[str, Any]: ...
 
@@ -48,13 +50,12 @@ def build(
     *,
     strict: bool = False,
     dropped: Path | None = None,
-    filters: list[RowFilter] | None = None,
-    corpus_steps: list[CorpusStep] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Write `out` and its manifest; returns the manifest."""
-    filters = filters or []
-    corpus_steps = corpus_steps or []
+    """Write `out` and its manifest; returns the manifest. The steps come from the config."""
+    curation = curation_steps(config, progress=progress)
+    filters: list[RowFilter] = curation.filters
+    corpus_steps: list[CorpusStep] = curation.corpus_steps
     names = [s.name for s in config.sources]
     out.parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
@@ -86,22 +87,28 @@ def build(
                     ledger.drop(source.name, reason, where=where, row=row.to_json())
                     continue
                 kept_index = spill.append(row, source_index)
+                curation.lengths.observe(row)
                 for step in corpus_steps:
                     step.observe(kept_index, row)
 
         alive = np.ones(len(spill), dtype=bool)
         for step in corpus_steps:
-            for index, reason in step.select(alive.copy()):
+            for index, reason in step.select(alive.copy(), spill):
                 if alive[index]:
                     alive[index] = False
                     source = names[spill.sources[index]]
                     ledger.drop(source, reason, where=f"spill row {index}", row=spill.get(index))
 
+        kept = np.flatnonzero(alive)
+        order = kept
+        if "mixture" in config.curation.steps and config.curation.mixture.shuffle:
+            order = np.random.default_rng(config.seed).permutation(kept)
         with atomic_output(out) as writer:
-            for index in tqdm(np.flatnonzero(alive), desc="write", unit="row", disable=not progress):
+            for index in tqdm(order, desc="write", unit="row", disable=not progress):
                 writer.write(spill.raw(int(index)))
                 ledger.kept[names[spill.sources[index]]] += 1
 
+    total_kept = ledger.totals()["kept"]
     manifest = {
         "output": out.name,
         "sha256": writer.sha256.hexdigest(),
@@ -110,7 +117,9 @@ def build(
         "config": config.model_dump(mode="json"),
         "sources": ledger.per_source(),
         "totals": ledger.totals(),
-        "steps": {step.name: step.report() for step in corpus_steps},
+        "steps": {step.name: step.report() for step in [*curation.reporters, *corpus_steps]},
+        "mix_shares": {n: round(s / max(total_kept, 1), 4) for n, s in ledger.kept.items()},
+        "lengths": curation.lengths.report(kept, np.frombuffer(spill.sources, dtype=np.uint16), names),
     }
     write_json(manifest_path(out), manifest)
     return manifest

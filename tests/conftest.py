@@ -30,10 +30,11 @@ def shared_data() -> Path:
 
 
 def with_shared_paths(config: dict, shared_data: Path) -> dict:
-    """Point a mixture config's `../shared/data/...` paths at the fixture's data directory."""
-    for source in config["sources"]:
-        if source["path"].startswith("../shared/data/"):
-            source["path"] = str(shared_data / source["path"].removeprefix("../shared/data/"))
+    """Point a mixture config's `../shared/data/...` paths (sources, benchmarks) at the fixture's data."""
+    benchmarks = config.get("curation", {}).get("decontam", {}).get("benchmarks", [])
+    for entry in [*config["sources"], *benchmarks]:
+        if entry["path"].startswith("../shared/data/"):
+            entry["path"] = str(shared_data / entry["path"].removeprefix("../shared/data/"))
     return config
 
 

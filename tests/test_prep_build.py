@@ -14,14 +14,19 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from conftest import REPO, with_shared_paths
 from prep.cli import main
 from prep.config import MixtureConfig, PrepError
 from prep.pipeline import build, manifest_path
 
 
+NO_CURATION = {"steps": []}  # these tests check the adapters exactly; tests/test_curation*.py check curation
+
+
 def run_build(tmp_path: Path, sources: list[dict], **kwargs) -> tuple[list[dict], dict]:
     out = tmp_path / "out.jsonl"
-    manifest = build(MixtureConfig.model_validate({"seed": 1, "sources": sources}), out, progress=False, **kwargs)
+    config = MixtureConfig.model_validate({"seed": 1, "sources": sources, "curation": NO_CURATION})
+    manifest = build(config, out, progress=False, **kwargs)
     rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     return rows, manifest
 
@@ -147,16 +152,15 @@ def test_strict_names_file_row_and_field(tmp_path, shared_data, row, field):
     out = tmp_path / "out.jsonl"
     out.write_text("previous\n")
     with pytest.raises(PrepError, match=rf"orca_bad.jsonl row {row}, field '{field}'"):
-        build(MixtureConfig.model_validate({"sources": [{"name": "o", "format": "openorca", "path": str(path)}]}),
+        build(MixtureConfig.model_validate({"sources": [{"name": "o", "format": "openorca", "path": str(path)}],
+                                            "curation": NO_CURATION}),
               out, strict=True, progress=False)
     assert out.read_text() == "previous\n"  # atomic: the old output survives a failed run
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orca_bad.jsonl", "out.jsonl"]
 
 
 def write_demo_config(tmp_path: Path, shared_data: Path) -> Path:
-    config = yaml.safe_load((Path(__file__).parents[1] / "prep/mixtures/demo.yml").read_text())
-    for s in config["sources"]:
-        s["path"] = str(shared_data / s["path"].removeprefix("../shared/data/"))
+    config = with_shared_paths(yaml.safe_load((REPO / "prep/mixtures/demo.yml").read_text()), shared_data)
     path = tmp_path / "mix.yml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -1,0 +1,168 @@
+"""Speed, memory and near-dup quality of `prep build` on a realistic corpus made from the shared samples.
+
+    python bench/prep_bench.py --rows 500000 --work /tmp/prep-bench
+
+Prints: end-to-end rows/s and peak RSS of `prep build` (a subprocess), the near-dup stage's rows/s next to a
+plain datasketch MinHashLSH on the same rows, and recall/precision of near-dup detection against brute-force
+Jaccard on planted pairs. Targets on 2 cores: >= 10k rows/s, <= 4 GB, recall and precision >= 0.95."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+ROW_GROUP = 100_000  # rows per parquet row group: the reader holds one row group at a time
+sys.path.insert(0, str(REPO))
+
+from prep.config import NearDedupConfig  # noqa: E402
+from prep.dedup.near import NearDedup  # noqa: E402
+from prep.rows import Row  # noqa: E402
+from prep.spill import Spill  # noqa: E402
+from prep.text import words  # noqa: E402
+
+
+def perturb(text: str, rng: random.Random, vocab: list[str], share: float) -> str:
+    w = text.split(" ")
+    for i in rng.sample(range(len(w)), max(1, int(len(w) * share))):
+        w[i] = rng.choice(vocab)
+    return " ".join(w)
+
+
+def make_corpus(shared: Path, work: Path, rows: int, seed: int) -> list[tuple[int, int, int]]:
+    """OpenOrca-layout parquet files (GPT-4 and GPT-3.5) resampled from the sample with 30% of prompt words
+    replaced (distinct rows), plus 2% exact and 3% planted near duplicates (1-10 words edited)."""
+    rng = random.Random(seed)
+    seeds = [orjson.loads(x) for x in (shared / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()]
+    vocab = sorted({w for r in seeds for w in r["question"].split()})
+    out, planted = [], []
+    for n in tqdm(range(rows), desc="corpus", unit="row"):
+        r = dict(rng.choice(seeds))
+        roll = rng.random()
+        if out and roll < 0.02:
+            r = dict(out[rng.randrange(len(out))])
+        elif out and roll < 0.05:
+            j = rng.randrange(len(out))
+            r = dict(out[j])
+            w = r["question"].split(" ")
+            for i in rng.sample(range(len(w)), min(len(w), rng.randint(1, 10))):
+                w[i] = rng.choice(vocab)
+            r["question"] = " ".join(w)
+            planted.append((j, n))
+        else:
+            r["question"] = perturb(r["question"], rng, vocab, 0.3)
+            r["response"] = perturb(r["response"], rng, vocab, 0.1)
+        r["id"] = f"{r['id'].split('.')[0]}.{n}"
+        out.append(r)
+    half = rows // 3  # a third GPT-4, the rest GPT-3.5, as in OpenOrca
+    work.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(out[:half]), work / "1M-GPT4-Augmented.parquet", row_group_size=ROW_GROUP)
+    pq.write_table(pa.Table.from_pylist(out[half:]), work / "3_5M-GPT3_5-Augmented.parquet", row_group_size=ROW_GROUP)
+    (work / "questions.jsonl").write_bytes(b"".join(orjson.dumps(r["question"]) + b"\n" for r in out))
+    return planted
+
+
+def write_config(shared: Path, work: Path) -> Path:
+    config = yaml.safe_load((REPO / "prep/mixtures/demo.yml").read_text())
+    config["sources"] = [
+        {"name": "openorca_gpt4", "format": "openorca", "path": str(work / "1M-GPT4-Augmented.parquet")},
+        {"name": "openorca_gpt35", "format": "openorca", "path": str(work / "3_5M-GPT3_5-Augmented.parquet")},
+        {"name": "evol_instruct", "format": "evol_instruct", "path": str(shared / "evol_instruct/evol_instruct_v2_layout.json")},
+        {"name": "platypus", "format": "platypus", "path": str(shared / "platypus/open_platypus_layout.parquet")}]
+    for b in config["curation"]["decontam"]["benchmarks"]:
+        b["path"] = str(shared / b["path"].removeprefix("../shared/data/"))
+    config["curation"]["mixture"]["strata"] = [
+        {"sources": ["openorca_gpt4", "openorca_gpt35"], "by": ["subsource", "teacher"], "max_share": 0.2}]
+    path = work / "bench.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def near_stage(questions: list[str]) -> tuple[float, np.ndarray]:
+    step = NearDedup(NearDedupConfig(), seed=42, progress=False)
+    with Spill(Path("/tmp")) as spill:
+        rows = [Row(str(i), "b", None, "gpt-4", [{"from": "human", "value": q}, {"from": "gpt", "value": "ok."}])
+                for i, q in enumerate(questions)]
+        for i, row in enumerate(rows):
+            spill.append(row, 0)
+        start = time.perf_counter()
+        for i, row in enumerate(rows):
+            step.observe(i, row)
+        step.select(np.ones(len(rows), dtype=bool), spill)
+        return len(rows) / (time.perf_counter() - start), step.groups
+
+
+def datasketch_stage(questions: list[str]) -> float:
+    from datasketch import MinHash, MinHashLSH
+
+    start = time.perf_counter()
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    for i, q in enumerate(questions):
+        w = words(q)
+        m = MinHash(num_perm=128, seed=42)
+        m.update_batch([" ".join(w[j:j + 3]).encode() for j in range(max(1, len(w) - 2))])
+        if not lsh.query(m):
+            lsh.insert(i, m)
+    return len(questions) / (time.perf_counter() - start)
+
+
+def grams(text: str) -> set:
+    w = words(text)
+    return {tuple(w[i:i + 3]) for i in range(max(1, len(w) - 2))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=500_000)
+    ap.add_argument("--baseline-rows", type=int, default=100_000, help="rows both near-dup stages run on")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/prep-bench"))
+    ap.add_argument("--shared", type=Path, default=REPO.parent / "shared/data")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    planted = make_corpus(args.shared, args.work, args.rows, args.seed)
+    config = write_config(args.shared.resolve(), args.work)
+    start = time.perf_counter()
+    # GNU time reports the build's own peak RSS; RUSAGE_CHILDREN would count this process's corpus pages,
+    # which a forked child shares until it execs
+    timed = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb %M", Path(sys.executable).parent / "prep", "build",
+                            "--config", config, "--out", args.work / "out.jsonl", "--no-progress"],
+                           check=True, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    rss_gb = int(timed.stderr.rsplit("maxrss_kb ", 1)[1].split()[0]) / 1024**2
+    manifest = orjson.loads((args.work / "out.jsonl.manifest.json").read_bytes())
+    total = manifest["totals"]["read"]
+    print(f"prep build: {total} rows in {wall:.1f}s = {total / wall:,.0f} rows/s end to end, peak RSS {rss_gb:.2f} GB")
+    print(f"  extrapolated to 4.5M rows: {4.5e6 / (total / wall) / 60:.1f} min")
+    print(f"  drops: {manifest['totals']['dropped']}")
+
+    questions = [orjson.loads(x) for x in (args.work / "questions.jsonl").read_bytes().splitlines()]
+    sub = questions[: args.baseline_rows]
+    ours_sub, _ = near_stage(sub)
+    theirs = datasketch_stage(sub)
+    print(f"near-dup stage on {len(sub)} rows: {ours_sub:,.0f} rows/s (rensa + band hashes + verify), "
+          f"datasketch MinHashLSH {theirs:,.0f} rows/s, ratio {ours_sub / theirs:.1f}x")
+    ours_all, groups = near_stage(questions)
+    print(f"near-dup stage on all {len(questions)} rows: {ours_all:,.0f} rows/s")
+
+    truth = np.array([len(grams(questions[a]) & grams(questions[b])) / len(grams(questions[a]) | grams(questions[b]))
+                      >= 0.8 for a, b in planted])
+    found = np.array([groups[a] == groups[b] for a, b in planted])
+    tp = int((truth & found).sum())
+    print(f"planted pairs {len(planted)} ({int(truth.sum())} with brute-force Jaccard >= 0.8): "
+          f"recall {tp / max(truth.sum(), 1):.4f}, precision {tp / max(found.sum(), 1):.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Decontamination: drop training rows that contain benchmark test items."""

@@ -1,0 +1,1 @@
+"""Duplicate removal across all sources: exact (normalized prompt) and near (MinHash LSH over the prompt)."""
