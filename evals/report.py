@@ -29,7 +29,7 @@ def build(*, epoch: int, global_step: int, checkpoint: str, mode: str, settings:
     import lm_eval
 
     return {"epoch": epoch, "global_step": global_step, "checkpoint": checkpoint, "mode": mode,
-            "backend": settings.backend, "model_args": model_args or {}, "limit": settings.limit,
+            "backend": settings.backend, "model_args": model_args or {}, "limit": {t.name: t.limit or settings.limit for t in settings.tasks},
             "chat_template": False, "lm_eval_version": lm_eval.__version__, "status": status_of(tasks),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "wall_time_s": round(time.time() - started, 3), "tasks": tasks}

@@ -100,7 +100,7 @@ def markdown(runs: list[Run]) -> str:
         header, body = rows(run)
         first = run.reports[0]
         out += [f"## {run.name}", "", f"`{run.output_dir}`; lm-eval {first.get('lm_eval_version', '?')}, "
-                f"backend {first.get('backend', '?')}, limit {first.get('limit')}", "",
+                f"backend {first.get('backend', '?')}, rows per (sub)task {limits(first.get('limit'))}", "",
                 "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         out += ["| " + " | ".join(row) + " |" for row in body]
         out.append("")
@@ -158,3 +158,10 @@ def write_summary(runs: list[Run], out_dir: Path) -> tuple[Path, Path]:
     with atomic_output(md) as f:
         f.write(markdown(runs).encode())
     return md, plot(runs, out_dir / "convergence.png")
+
+
+def limits(limit: dict[str, float | None] | float | None) -> str:
+    """The per-task row limits a report records ("all" where a task had none)."""
+    if not isinstance(limit, dict):
+        return "all" if limit is None else str(limit)
+    return ", ".join(f"{task} {'all' if n is None else n}" for task, n in limit.items())

@@ -104,6 +104,7 @@ def test_inline_writes_a_report_per_epoch_with_both_tasks(inline_run):
         assert (mmlu["metric"], mmlu["num_fewshot"], hs["metric"], hs["num_fewshot"]) == ("acc", 5, "acc_norm", 10)
         # the block's limit per MMLU subject, HellaSwag's own limit
         assert mmlu["samples"] == 57 * task_limit("mmlu_local") and hs["samples"] == task_limit("hellaswag_local")
+        assert r["limit"] == {name: task_limit(name) for name in ("mmlu_local", "hellaswag_local")}
         assert mmlu["value"] == mmlu["raw"]["results"]["mmlu_local"]["acc,none"]
         assert 0 <= mmlu["value"] <= 1 and mmlu["stderr"] > 0 and mmlu["wall_time_s"] > 0
         assert set(mmlu["raw"]["results"]) >= {"mmlu_local", "mmlu_local_stem", "mmlu_local_anatomy"}
