@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from prep.config import NearDedupConfig  # noqa: E402
 from prep.dedup.near import NearDedup  # noqa: E402
+from prep.pipeline import BATCH  # noqa: E402
 from prep.rows import Row  # noqa: E402
 from prep.spill import Spill  # noqa: E402
 from prep.text import words  # noqa: E402
@@ -94,11 +95,12 @@ def near_stage(questions: list[str]) -> tuple[float, np.ndarray]:
     with Spill(Path("/tmp")) as spill:
         rows = [Row(str(i), "b", None, "gpt-4", [{"from": "human", "value": q}, {"from": "gpt", "value": "ok."}])
                 for i, q in enumerate(questions)]
-        for i, row in enumerate(rows):
-            spill.append(row, 0)
+        for row in rows:
+            spill.append(orjson.dumps(row.to_json()), 0)
         start = time.perf_counter()
-        for i, row in enumerate(rows):
-            step.observe(i, row)
+        for i in range(0, len(rows), BATCH):
+            batch = rows[i : i + BATCH]
+            step.observe(batch, step.featurize(batch))
         step.select(np.ones(len(rows), dtype=bool), spill)
         return len(rows) / (time.perf_counter() - start), step.groups
 

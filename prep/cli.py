@@ -27,11 +27,14 @@ def main() -> None:
 @click.option("--dropped", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every dropped row with its reason to this JSONL.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def build_cmd(config_path: Path, out: Path, strict: bool, dropped: Path | None, progress: bool) -> None:
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes that run the row filters (default: one per core; 0: none). Same output for any.")
+def build_cmd(config_path: Path, out: Path, strict: bool, dropped: Path | None, progress: bool,
+              workers: int | None) -> None:
     """Read the sources in CONFIG, curate them and write one ShareGPT JSONL plus OUT.manifest.json."""
     try:
         config = load_config(config_path)
-        manifest = build(config, out, strict=strict, dropped=dropped, progress=progress)
+        manifest = build(config, out, strict=strict, dropped=dropped, progress=progress, workers=workers)
     except PrepError as e:
         raise click.ClickException(str(e)) from e
     print_summary(manifest)

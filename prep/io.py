@@ -29,7 +29,7 @@ def atomic_output(path: Path) -> Iterator[HashingWriter]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as f:
             writer = HashingWriter(f)
             yield writer
             f.flush()

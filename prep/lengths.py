@@ -18,8 +18,12 @@ class LengthStats:
         self.counter = counter
         self.total = array("i")
 
-    def observe(self, row: Row) -> None:
-        self.total.append(sum(self.counter.prompt_response(row)))
+    def featurize(self, rows: list[Row]) -> list[int]:
+        """In the worker, where the length filter has just counted the row (tokenizing is the costly part)."""
+        return [sum(self.counter.prompt_response(row)) for row in rows]
+
+    def observe(self, totals: list[int]) -> None:
+        self.total.extend(totals)
 
     def report(self, kept: np.ndarray, source: np.ndarray, names: list[str]) -> dict[str, Any]:
         lengths = np.frombuffer(self.total, dtype=np.int32)[kept]

@@ -37,10 +37,13 @@ class Mixture:
         self.values: dict[str, dict[str | None, int]] = {"subsource": {}, "teacher": {}}
         self._report: dict[str, Any] = {}
 
-    def observe(self, index: int, row: Row) -> None:
+    def featurize(self, rows: list[Row]) -> None:
+        return None
+
+    def observe(self, rows: list[Row], features: None) -> None:
         for field, codes in self.fields.items():
             values = self.values[field]
-            codes.append(values.setdefault(getattr(row, field), len(values)))
+            codes.extend(values.setdefault(getattr(row, field), len(values)) for row in rows)
 
     def _strata(self, by: list[str]) -> tuple[np.ndarray, list[str]]:
         """A stratum code per row for the fields in `by`, and a readable label per code."""

@@ -35,6 +35,8 @@ class Row:
     subsource: str | None
     teacher: str | None  # completion model ("gpt-4", "gpt-3.5") when the source records it
     conversations: list[dict[str, str]] = field(default_factory=list)
+    # what several steps derive from the row (its prompt text, word hashes), computed once; never written out
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

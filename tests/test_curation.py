@@ -96,6 +96,14 @@ def test_language_filter_on_real_text(shared_data):
 
 # --- decontamination ----------------------------------------------------------------------------------
 
+def drop(decontam: Decontam, row: Row) -> str | None:
+    """As the pipeline does: the check (in a worker), then the booking of a drop (in the main process)."""
+    reason = decontam(row)
+    if reason:
+        decontam.record(row)
+    return reason
+
+
 def test_benchmark_items_pasted_or_edited_are_caught(shared_data, decontam):
     mmlu = (shared_data / "mmlu/test/astronomy_test.csv").read_text().splitlines()
     import csv
@@ -108,16 +116,16 @@ def test_benchmark_items_pasted_or_edited_are_caught(shared_data, decontam):
         # pasted into an instruction with lettered options, case and punctuation changed
         prompt = (f"Answer the following exam question.\n\n{r['question'].upper().replace(',', '')}\n"
                   + "\n".join(f"{'ABCD'[i]}) {r[f'choice{i}']}" for i in range(4)) + "\nAnswer:")
-        caught += decontam(chat(prompt, "B")) == "decontam_mmlu"
+        caught += drop(decontam, chat(prompt, "B")) == "decontam_mmlu"
     assert caught == len(long_items)
     short = next(r for r in items if 5 <= len(words(r["question"])) < 10)
-    assert decontam(chat(f"{short['question']}  ", "no idea")) == "decontam_mmlu"  # exact, after normalization
-    assert decontam(chat(f"Please help.\n{short['question']}\nThanks", "ok")) == "decontam_mmlu"  # on its own line
+    assert drop(decontam, chat(f"{short['question']}  ", "no idea")) == "decontam_mmlu"  # exact, after normalization
+    assert drop(decontam, chat(f"Please help.\n{short['question']}\nThanks", "ok")) == "decontam_mmlu"  # on its own line
 
     hella = list(read_hellaswag_txt(shared_data / "hellaswag/hellaswag_val_full.txt"))
     for item in rng.sample(hella, 20):
         story = f"{item['ctx']} {item['endings'][0]}"
-        assert decontam(chat("Continue the story.", f"Sure! {story} The end.")) == "decontam_hellaswag"
+        assert drop(decontam, chat("Continue the story.", f"Sure! {story} The end.")) == "decontam_hellaswag"
     report = decontam.report()
     assert report["rows_dropped"]["mmlu"] >= len(long_items) + 2 and report["rows_dropped"]["hellaswag"] == 20
     assert any(k.startswith("astronomy_test.csv:") for k in report["hits"]["mmlu"])
@@ -307,3 +315,24 @@ def test_lengths_in_tokens_with_a_local_tokenizer(tmp_path, shared_data):
     assert manifest["lengths"]["plat"]["max"] <= 200 < max(len(r["output"]) for r in
                                                              pq.read_table(shared_data / "platypus/open_platypus_layout.parquet").to_pylist())
     assert manifest["sources"]["plat"]["dropped"]["too_long"] == sum(d["reason"] == "too_long" for d in dropped) > 0
+
+
+def test_compiled_word_hashes_split_words_as_the_regex_does(shared_data):
+    """The numba tokenizer against `[^\\W_]+` / `[^\\W_]{2,}` on every turn of the samples (non-ASCII included):
+    the same words, so equal word sequences hash equal and case or punctuation do not matter."""
+    from prep.hashing import word_hashes
+
+    texts = [t["value"] for r in sample_rows(shared_data) for t in r.conversations]
+    texts += ["Ünïcödé façade — naïve café ½ x² _under_score_ İstanbul", "a\nb c\n\nde"]
+    for text in texts:
+        regex_words = words(text)
+        hashes, _ = word_hashes(text)
+        assert len(hashes) == len(regex_words), text[:80]
+        assert (hashes == word_hashes(" ".join(regex_words))[0]).all()
+        long = [w for w in regex_words if len(w) >= 2]
+        long_hashes, lines = word_hashes(text, 2)
+        assert len(long_hashes) == len(long) and lines[-1] == len(long)
+        assert len(lines) == text.lower().count("\n") + 2
+    assert (word_hashes("Hello, WORLD!")[0] == word_hashes("hello world")[0]).all()
+    assert len(set(word_hashes(" ".join(sorted({w for t in texts for w in words(t)})))[0])) == len(
+        {w for t in texts for w in words(t)})  # no collisions among the samples' distinct words

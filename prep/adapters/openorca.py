@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from prep.config import SourceConfig
 from prep.rows import RawRecord, Row, require_str
@@ -12,6 +13,7 @@ _GPT4 = re.compile(r"gpt-?4", re.IGNORECASE)
 _GPT35 = re.compile(r"gpt-?3[._]?5", re.IGNORECASE)
 
 
+@cache
 def infer_teacher(file: str) -> str | None:
     """OpenOrca ships GPT-4 and GPT-3.5 completions as separate files, named after the model."""
     if _GPT35.search(file):

@@ -6,25 +6,27 @@ from array import array
 from typing import Any
 
 import numpy as np
-import xxhash
 
 from prep.dedup.keep import KeepRank, drop_all_but_best
+from prep.hashing import prompt_words, sequence_hash
 from prep.rows import Row
 from prep.spill import Spill
-from prep.text import prompt_text, words
 
 
 class ExactDedup:
     name = "exact_dedup"
 
     def __init__(self) -> None:
-        self.keys = array("Q")  # 8 bytes a row: a stable hash of the normalized prompt
+        self.keys = array("Q")  # 8 bytes a row: a stable hash of the normalized prompt's words
         self.rank = KeepRank()
         self.dropped = 0
 
-    def observe(self, index: int, row: Row) -> None:
-        self.keys.append(xxhash.xxh3_64_intdigest(" ".join(words(prompt_text(row))).encode()))
-        self.rank.observe(row)
+    def featurize(self, rows: list[Row]) -> list[int]:
+        return [sequence_hash(prompt_words(row)[0]) for row in rows]
+
+    def observe(self, rows: list[Row], keys: list[int]) -> None:
+        self.keys.extend(keys)
+        self.rank.observe(rows)
 
     def select(self, alive: np.ndarray, spill: Spill) -> list[tuple[int, str]]:
         drops = drop_all_but_best(np.frombuffer(self.keys, dtype=np.uint64), self.rank, alive, "exact_duplicate")

@@ -20,9 +20,9 @@ class KeepRank:
         self.teacher = array("b")
         self.length = array("i")
 
-    def observe(self, row: Row) -> None:
-        self.teacher.append(TEACHER_RANK.get(row.teacher or "", 1))
-        self.length.append(len(response_text(row)))
+    def observe(self, rows: list[Row]) -> None:
+        self.teacher.extend(TEACHER_RANK.get(row.teacher or "", 1) for row in rows)
+        self.length.extend(len(response_text(row)) for row in rows)
 
     def order(self, rows: np.ndarray, groups: np.ndarray) -> np.ndarray:
         """`rows` sorted by their `groups`, best copy first within each group."""

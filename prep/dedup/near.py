@@ -1,6 +1,6 @@
 """Near duplicates: MinHash LSH over the prompt's shingles, across all sources.
 
-Signatures come from rensa (Rust MinHash, computed a batch at a time); only the band hashes are kept
+Signatures come from rensa (Rust MinHash, computed a batch of rows at a time, in the worker processes); only the band hashes are kept
 (14 x 8 bytes a row at the default threshold 0.8 and 128 permutations), never texts or signatures,
 so 4.5M rows take about 500 MB. Rows sharing a band are candidates; each candidate pair is then checked by
 its true shingle Jaccard, re-reading the two prompts from the spill, so LSH false positives never drop a
@@ -8,12 +8,10 @@ row (precision 1 against brute force; recall is LSH's)."""
 
 from __future__ import annotations
 
-from array import array
 from typing import Any
 
 import numpy as np
 import rensa
-import xxhash
 from datasketch.lsh import _optimal_param
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -23,10 +21,10 @@ from prep.config import NearDedupConfig
 from prep.dedup.keep import KeepRank, drop_all_but_best
 from prep.rows import Row
 from prep.spill import Spill
-from prep.text import ngram_hashes, prompt_text, word_hashes, words
+from prep.hashing import ngram_hashes, prompt_words
+from prep.text import prompt_text, words
 
-BATCH = 4096
-_EMPTY = np.array([xxhash.xxh3_64_intdigest(b"")], dtype=np.uint64)
+_EMPTY = np.zeros(1, dtype=np.uint64)  # the one shingle of an empty prompt
 
 
 class Shingler:
@@ -34,15 +32,15 @@ class Shingler:
         self.kind = config.shingle
         self.n = config.ngram
 
-    def __call__(self, text: str) -> np.ndarray:
-        """Stable 64-bit shingle hashes; a text shorter than one shingle is one shingle."""
-        tokens = words(text)
+    def __call__(self, row: Row) -> np.ndarray:
+        """Stable 64-bit hashes of the prompt's shingles; a prompt shorter than one shingle is one shingle."""
         if self.kind == "char":
-            joined = " ".join(tokens)
-            tokens = [joined[i : i + self.n] for i in range(max(1, len(joined) - self.n + 1))] if joined else []
-            hashes = word_hashes(tokens)
+            joined = " ".join(words(prompt_text(row)))
+            chars = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            hashes = ngram_hashes(chars.astype(np.uint64), min(self.n, len(chars)))
         else:
-            hashes = ngram_hashes(word_hashes(tokens), min(self.n, len(tokens))) if tokens else _EMPTY
+            tokens = prompt_words(row)[0]
+            hashes = ngram_hashes(tokens, min(self.n, len(tokens)))
         return hashes if len(hashes) else _EMPTY
 
 
@@ -65,30 +63,27 @@ class NearDedup:
         self.shingle = Shingler(config)
         self.progress = progress
         self.rank = KeepRank()
-        self._pending: list[np.ndarray] = []
         self._band_hashes: list[np.ndarray] = []
         self.stats: dict[str, int] = {}
 
-    def observe(self, index: int, row: Row) -> None:
-        self._pending.append(self.shingle(prompt_text(row)))
-        self.rank.observe(row)
-        if len(self._pending) == BATCH:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        offsets = np.zeros(len(self._pending) + 1, dtype=np.uint64)
-        np.cumsum([len(p) for p in self._pending], out=offsets[1:])
-        flat = np.concatenate(self._pending)
-        self._pending = []
-        digests = rensa.RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, self.num_perm, self.seed)
+    def featurize(self, rows: list[Row]) -> np.ndarray:
+        """The rows' LSH band hashes (rows x bands)."""
+        if not rows:
+            return np.empty((0, self.bands), np.uint64)
+        shingles = [self.shingle(row) for row in rows]
+        offsets = np.zeros(len(shingles) + 1, dtype=np.uint64)
+        np.cumsum([len(s) for s in shingles], out=offsets[1:])
+        digests = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+            np.concatenate(shingles), offsets, self.num_perm, self.seed)
         sig = np.asarray(digests.to_rows(), dtype=np.uint64)[:, : self.bands * self.rows_per_band]
-        self._band_hashes.append(band_hashes(sig, self.bands, self.rows_per_band))
+        return band_hashes(sig, self.bands, self.rows_per_band)
+
+    def observe(self, rows: list[Row], bands: np.ndarray) -> None:
+        self._band_hashes.append(bands)
+        self.rank.observe(rows)
 
     def candidate_pairs(self, alive: np.ndarray) -> np.ndarray:
         """(row, first row of its bucket) for every alive row sharing a band bucket, deduplicated."""
-        self._flush()
         bands = np.concatenate(self._band_hashes) if self._band_hashes else np.empty((0, self.bands), np.uint64)
         live = np.flatnonzero(alive[: len(bands)])
         pairs = []
@@ -105,8 +100,8 @@ class NearDedup:
         return np.unique(pairs_all, axis=0)
 
     def select(self, alive: np.ndarray, spill: Spill) -> list[tuple[int, str]]:
-        def read_prompt(index: int) -> str:
-            return "\n".join(t["value"] for t in spill.get(index)["conversations"] if t["from"] == "human")
+        def read(index: int) -> Row:
+            return Row(**spill.get(index))
 
         pairs = self.candidate_pairs(alive)
         verified = []
@@ -114,8 +109,8 @@ class NearDedup:
         for a, b in tqdm(pairs[np.argsort(pairs[:, 1], kind="stable")], desc="near-dup verify", unit="pair",
                          disable=not self.progress):
             if cached is None or cached[0] != b:
-                cached = (b, self.shingle(read_prompt(int(b))))
-            if jaccard(self.shingle(read_prompt(int(a))), cached[1]) >= self.threshold:
+                cached = (b, self.shingle(read(int(b))))
+            if jaccard(self.shingle(read(int(a))), cached[1]) >= self.threshold:
                 verified.append((a, b))
         n = len(alive)
         edges = np.array(verified, dtype=np.int64).reshape(-1, 2)
