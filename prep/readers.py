@@ -15,6 +15,10 @@ from prep.rows import RawRecord
 
 LOCAL_SUFFIXES = (".parquet", ".jsonl", ".json")
 PARQUET_BATCH = 8192
+# pyarrow's default pre-buffering keeps every row group it has read cached until the file is closed: the
+# whole compressed file in memory (1.2 GB at 2M bench rows). A 1 MB buffered stream holds one page at a time
+# and reads as fast (measured on the bench corpus).
+PARQUET_READ = {"pre_buffer": False, "buffer_size": 1 << 20}
 
 
 def local_files(source: SourceConfig) -> list[Path] | None:
@@ -45,7 +49,7 @@ def count_rows(files: list[Path]) -> int | None:
 
 def read_parquet(path: Path) -> Iterator[RawRecord]:
     row = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH):
+    for batch in pq.ParquetFile(path, **PARQUET_READ).iter_batches(batch_size=PARQUET_BATCH):
         for data in batch.to_pylist():
             row += 1
             yield RawRecord(str(path), row, data)

@@ -52,6 +52,27 @@ def test_openorca_parquet(tmp_path, shared_data):
     ]
 
 
+def test_parquet_reader_memory_does_not_grow_with_the_file(tmp_path, shared_data, monkeypatch):
+    """pyarrow's default pre-buffering kept every row group read so far (1.2 GB at 2M bench rows): the
+    reader's Arrow memory must stay that of one batch however long the file."""
+    import pyarrow as pa
+
+    from prep import readers
+
+    monkeypatch.setattr(readers, "PARQUET_BATCH", 100)
+    sample = pq.read_table(shared_data / "openorca/openorca_gpt4_sample.parquet")
+    peaks = []
+    for copies in (2, 8):
+        path = tmp_path / f"orca{copies}.parquet"
+        pq.write_table(pa.concat_tables([sample] * copies), path, row_group_size=100)
+        start, peak, n = pa.total_allocated_bytes(), 0, 0
+        for _ in readers.read_parquet(path):
+            peak, n = max(peak, pa.total_allocated_bytes() - start), n + 1
+        assert n == 1000 * copies
+        peaks.append(peak)
+    assert 0 < peaks[1] <= 1.1 * peaks[0], peaks
+
+
 def test_openorca_jsonl_matches_parquet_and_empty_system_means_no_system_turn(tmp_path, shared_data):
     data = orca_rows(shared_data)
     data[3]["system_prompt"] = "  "
