@@ -23,7 +23,7 @@ import yaml
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
-ROW_GROUP = 100_000  # rows per parquet row group: the reader holds one row group at a time
+ROW_GROUP = 100_000  # rows per parquet row group, written one at a time
 sys.path.insert(0, str(REPO))
 
 from prep.config import NearDedupConfig  # noqa: E402
@@ -41,37 +41,64 @@ def perturb(text: str, rng: random.Random, vocab: list[str], share: float) -> st
     return " ".join(w)
 
 
-def make_corpus(shared: Path, work: Path, rows: int, seed: int) -> list[tuple[int, int, int]]:
-    """OpenOrca-layout parquet files (GPT-4 and GPT-3.5) resampled from the sample with 30% of prompt words
-    replaced (distinct rows), plus 2% exact and 3% planted near duplicates (1-10 words edited)."""
-    rng = random.Random(seed)
-    seeds = [orjson.loads(x) for x in (shared / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()]
-    vocab = sorted({w for r in seeds for w in r["question"].split()})
-    out, planted = [], []
-    for n in tqdm(range(rows), desc="corpus", unit="row"):
-        r = dict(rng.choice(seeds))
-        roll = rng.random()
-        if out and roll < 0.02:
-            r = dict(out[rng.randrange(len(out))])
-        elif out and roll < 0.05:
-            j = rng.randrange(len(out))
-            r = dict(out[j])
+class Corpus:
+    """OpenOrca-layout rows resampled from the sample with 30% of prompt words replaced (distinct rows), plus 2%
+    exact and 3% planted near duplicates (1-10 words edited) of earlier rows. Row n is a pure function of
+    (seed, n), so a duplicate regenerates its original instead of keeping it: the corpus streams at any size."""
+
+    def __init__(self, shared: Path, seed: int) -> None:
+        self.seeds = [orjson.loads(x) for x in (shared / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()]
+        self.vocab = sorted({w for r in self.seeds for w in r["question"].split()})
+        self.seed = seed
+
+    def row(self, n: int) -> tuple[dict, int | None]:
+        """Row n, and the row it is a planted near duplicate of (None if it is not one)."""
+        rng = random.Random(self.seed * 1_000_003 + n)
+        roll, of = rng.random(), None
+        if n and roll < 0.02:
+            r = dict(self.row(rng.randrange(n))[0])
+        elif n and roll < 0.05:
+            of = rng.randrange(n)
+            r = dict(self.row(of)[0])
             w = r["question"].split(" ")
             for i in rng.sample(range(len(w)), min(len(w), rng.randint(1, 10))):
-                w[i] = rng.choice(vocab)
+                w[i] = rng.choice(self.vocab)
             r["question"] = " ".join(w)
-            planted.append((j, n))
         else:
-            r["question"] = perturb(r["question"], rng, vocab, 0.3)
-            r["response"] = perturb(r["response"], rng, vocab, 0.1)
+            r = dict(rng.choice(self.seeds))
+            r["question"] = perturb(r["question"], rng, self.vocab, 0.3)
+            r["response"] = perturb(r["response"], rng, self.vocab, 0.1)
         r["id"] = f"{r['id'].split('.')[0]}.{n}"
-        out.append(r)
-    half = rows // 3  # a third GPT-4, the rest GPT-3.5, as in OpenOrca
+        return r, of
+
+
+def make_corpus(shared: Path, work: Path, rows: int, seed: int, keep: int) -> tuple[list[str], list[tuple[int, int]]]:
+    """Writes the corpus as two parquet files (a third GPT-4, the rest GPT-3.5, as in OpenOrca) a row group at
+    a time; returns the first `keep` prompts and the planted pairs among them."""
+    corpus = Corpus(shared, seed)
     work.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(out[:half]), work / "1M-GPT4-Augmented.parquet", row_group_size=ROW_GROUP)
-    pq.write_table(pa.Table.from_pylist(out[half:]), work / "3_5M-GPT3_5-Augmented.parquet", row_group_size=ROW_GROUP)
-    (work / "questions.jsonl").write_bytes(b"".join(orjson.dumps(r["question"]) + b"\n" for r in out))
-    return planted
+    files = [(work / "1M-GPT4-Augmented.parquet", rows // 3), (work / "3_5M-GPT3_5-Augmented.parquet", rows)]
+    questions, planted, n = [], [], 0
+    with tqdm(total=rows, desc="corpus", unit="row") as bar:
+        for path, stop in files:
+            writer = None
+            while n < stop:
+                end, group = min(n + ROW_GROUP, stop), []
+                for i in range(n, end):
+                    r, of = corpus.row(i)
+                    group.append(r)
+                    if i < keep:
+                        questions.append(r["question"])
+                        if of is not None:
+                            planted.append((of, i))
+                n = end
+                table = pa.Table.from_pylist(group)
+                writer = writer or pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+                bar.update(len(group))
+            if writer:
+                writer.close()
+    return questions, planted
 
 
 def write_config(shared: Path, work: Path) -> Path:
@@ -128,12 +155,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=500_000)
     ap.add_argument("--baseline-rows", type=int, default=100_000, help="rows both near-dup stages run on")
+    ap.add_argument("--near-rows", type=int, default=500_000, help="rows the near-dup stage and recall run on")
     ap.add_argument("--work", type=Path, default=Path("/tmp/prep-bench"))
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared/data")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    planted = make_corpus(args.shared, args.work, args.rows, args.seed)
+    questions, planted = make_corpus(args.shared, args.work, args.rows, args.seed, args.near_rows)
     config = write_config(args.shared.resolve(), args.work)
     start = time.perf_counter()
     # GNU time reports the build's own peak RSS; RUSAGE_CHILDREN would count this process's corpus pages,
@@ -149,14 +177,13 @@ def main() -> None:
     print(f"  extrapolated to 4.5M rows: {4.5e6 / (total / wall) / 60:.1f} min")
     print(f"  drops: {manifest['totals']['dropped']}")
 
-    questions = [orjson.loads(x) for x in (args.work / "questions.jsonl").read_bytes().splitlines()]
     sub = questions[: args.baseline_rows]
     ours_sub, _ = near_stage(sub)
     theirs = datasketch_stage(sub)
     print(f"near-dup stage on {len(sub)} rows: {ours_sub:,.0f} rows/s (rensa + band hashes + verify), "
           f"datasketch MinHashLSH {theirs:,.0f} rows/s, ratio {ours_sub / theirs:.1f}x")
     ours_all, groups = near_stage(questions)
-    print(f"near-dup stage on all {len(questions)} rows: {ours_all:,.0f} rows/s")
+    print(f"near-dup stage on {len(questions)} rows: {ours_all:,.0f} rows/s")
 
     truth = np.array([len(grams(questions[a]) & grams(questions[b])) / len(grams(questions[a]) | grams(questions[b]))
                       >= 0.8 for a, b in planted])

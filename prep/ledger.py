@@ -14,6 +14,7 @@ class Ledger:
         self.kept: Counter[str] = Counter({s: 0 for s in sources})
         self.dropped: dict[str, Counter[str]] = {s: Counter() for s in sources}
         self._dropped_out = dropped
+        self.keeps_rows = dropped is not None  # else a dropped row need not be rebuilt for the record
 
     def drop(self, source: str, reason: str, *, where: str, row: dict[str, Any] | None, detail: str = "") -> None:
         self.dropped[source][reason] += 1

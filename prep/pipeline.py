@@ -106,7 +106,7 @@ def build(
                     step, reason = verdict
                     if hasattr(curation.filters[step], "record"):
                         curation.filters[step].record(row)
-                    ledger.drop(names[source], reason, where=where, row=row.to_json())
+                    ledger.drop(names[source], reason, where=where, row=row.to_json() if ledger.keeps_rows else None)
                     continue
                 spill.append(line, source)
                 kept.append(row)
@@ -153,16 +153,21 @@ def build(
                 if alive[index]:
                     alive[index] = False
                     source = names[spill.sources[index]]
-                    ledger.drop(source, reason, where=f"spill row {index}", row=spill.get(index))
+                    ledger.drop(source, reason, where=f"spill row {index}",
+                                row=spill.get(index) if ledger.keeps_rows else None)
 
         kept = np.flatnonzero(alive)
         order = kept
         if "mixture" in config.curation.steps and config.curation.mixture.shuffle:
             order = np.random.default_rng(config.seed).permutation(kept)
-        with atomic_output(out) as writer:
-            for index in tqdm(order, desc="write", unit="row", disable=not progress):
-                writer.write(spill.raw(int(index)))
-                ledger.kept[names[spill.sources[index]]] += 1
+        with atomic_output(out) as writer, tqdm(total=len(order), desc="write", unit="row",
+                                                disable=not progress) as bar:
+            for piece, rows in spill.lines(order):
+                writer.write(piece)
+                bar.update(rows)
+        sources = np.frombuffer(spill.sources, dtype=np.uint16)
+        for name, count in zip(names, np.bincount(sources[order], minlength=len(names)).tolist()):
+            ledger.kept[name] += count
 
     total_kept = ledger.totals()["kept"]
     manifest = {
@@ -175,7 +180,7 @@ def build(
         "totals": ledger.totals(),
         "steps": {step.name: step.report() for step in [*curation.reporters, *corpus_steps]},
         "mix_shares": {n: round(s / max(total_kept, 1), 4) for n, s in ledger.kept.items()},
-        "lengths": curation.lengths.report(kept, np.frombuffer(spill.sources, dtype=np.uint16), names),
+        "lengths": curation.lengths.report(kept, sources, names),
     }
     write_json(manifest_path(out), manifest)
     return manifest

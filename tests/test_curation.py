@@ -94,6 +94,34 @@ def test_language_filter_on_real_text(shared_data):
     assert check(chat(german, german)) == "non_english"
 
 
+def test_compiled_language_identifier_matches_fasttext(shared_data):
+    """Our numba reading of lid.176.ftz gives fastText's label and probability, bit for bit: on every turn of
+    the samples (whole, first 200 chars, upper-cased) and on random sentences of the model's own vocabulary in
+    its 176 languages, half the words scrambled so their character n-grams decide."""
+    import fasttext
+
+    from prep.filters.fasttext_lid import FastTextLID
+    from prep.filters.language import MODEL
+
+    reference = fasttext.load_model(str(MODEL)).f
+    ours = FastTextLID(MODEL)
+    texts = [t["value"].replace("\n", " ") for r in sample_rows(shared_data) for t in r.conversations]
+    texts += [t[:200] for t in texts] + [t.upper() for t in texts[:500]]
+    vocab = [ours.vocab[ours.offsets[i]:ours.offsets[i + 1]].tobytes().decode("utf-8", "replace")
+             for i in range(ours.nwords)]
+    rng = random.Random(0)
+    for _ in range(3000):
+        sentence = [rng.choice(vocab) for _ in range(rng.randint(1, 30))]
+        texts.append(" ".join("".join(rng.sample(w, len(w))) if rng.random() < 0.5 else w for w in sentence))
+    texts += ["", "  \t ", "__label__en hello", "before </s> after", "first line\nsecond line", "日本語のテキスト"]
+    labels = Counter()
+    for text in texts:
+        (probability, label), = reference.predict(text.split("\n")[0] + "\n", 1, 0.0, "replace")
+        assert ours.predict(text) == (label.removeprefix("__label__"), probability), text[:80]
+        labels[label] += 1
+    assert len(labels) > 100  # the random sentences reach most of the model's languages
+
+
 # --- decontamination ----------------------------------------------------------------------------------
 
 def drop(decontam: Decontam, row: Row) -> str | None:

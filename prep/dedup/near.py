@@ -85,6 +85,7 @@ class NearDedup:
     def candidate_pairs(self, alive: np.ndarray) -> np.ndarray:
         """(row, first row of its bucket) for every alive row sharing a band bucket, deduplicated."""
         bands = np.concatenate(self._band_hashes) if self._band_hashes else np.empty((0, self.bands), np.uint64)
+        self._band_hashes = [bands]  # one copy, not the pieces and the whole
         live = np.flatnonzero(alive[: len(bands)])
         pairs = []
         for j in range(self.bands):
