@@ -9,15 +9,16 @@ ENV AXOLOTL_DO_NOT_TRACK=1 \
 WORKDIR /workspace/merged-instruct
 
 # Dependencies first so a code change does not reinstall them. The image already has torch (CUDA),
-# axolotl, deepspeed and flash-attn: the `gpu` extra only checks they are there; never the `train`
-# extra, which pins the CPU torch of the test machines.
+# axolotl, deepspeed and flash-attn: the `gpu` extra only checks they are there, `semantic` adds
+# sentence-transformers for the optional semantic dedup; never the `train` extra, which pins the CPU
+# torch of the test machines.
 COPY pyproject.toml README.md ./
 COPY prep ./prep
 COPY plugins ./plugins
 COPY evals ./evals
 # The project's own source tree; pyproject.toml bounds its dependencies.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir '.[gpu]'
+RUN pip install --no-cache-dir '.[gpu,semantic]'
 COPY recipes ./recipes
 
 VOLUME ["/workspace/merged-instruct/data", "/workspace/merged-instruct/outputs", "/workspace/hf-cache"]

@@ -29,7 +29,7 @@ class SourceConfig(BaseModel):
 
 
 ROW_STEPS = ("quality", "language", "decontam")  # judge one row at a time, as it streams past
-CORPUS_STEPS = ("exact_dedup", "near_dedup", "mixture")  # need the whole corpus
+CORPUS_STEPS = ("exact_dedup", "near_dedup", "semantic_dedup", "mixture")  # need the whole corpus
 
 
 class QualityConfig(BaseModel):
@@ -88,6 +88,20 @@ class NearDedupConfig(BaseModel):
     num_perm: int = Field(128, ge=16, le=512)
 
 
+class SemanticDedupConfig(BaseModel):
+    """Prompts close in meaning: cosine of their sentence embeddings, as Platypus did with all-MiniLM-L6-v2
+    (80% similarity). Runs only when `semantic_dedup` is listed in `steps`; needs the `semantic` extra."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("sentence-transformers/all-MiniLM-L6-v2",
+                       description="hub id or local dir of a sentence-transformers model")
+    threshold: float = Field(0.8, gt=0, lt=1, description="cosine similarity at which two prompts are duplicates")
+    device: str | None = Field(None, description="torch device; default cuda when there is one, else cpu")
+    batch_size: int = Field(256, ge=1, description="prompts embedded at a time")
+    max_tokens: int = Field(256, ge=8, description="prompts are cut to this many tokens for the embedding")
+
+
 class StratumConfig(BaseModel):
     """Sources pooled and balanced by row fields, so one sub-source cannot swamp the pool."""
 
@@ -131,6 +145,7 @@ class CurationConfig(BaseModel):
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig)
+    semantic_dedup: SemanticDedupConfig = Field(default_factory=SemanticDedupConfig)
     mixture: MixConfig = Field(default_factory=MixConfig)
 
     @field_validator("steps")

@@ -24,7 +24,7 @@ class Curation:
 
 
 def curation_steps(config: MixtureConfig, progress: bool = True) -> Curation:
-    # imports here: each step pulls in its own libraries (fastText, rensa, scipy) only when configured
+    # imports here: each step pulls in its own libraries (rensa, scipy, torch) only when configured
     from prep.filters.quality import Boilerplate, EmptyTurn, Length, TokenCounter, Truncated
 
     cur = config.curation
@@ -51,6 +51,10 @@ def curation_steps(config: MixtureConfig, progress: bool = True) -> Curation:
             from prep.dedup.near import NearDedup
 
             steps.corpus_steps.append(NearDedup(cur.near_dedup, seed=config.seed, progress=progress))
+        elif name == "semantic_dedup":
+            from prep.dedup.semantic import SemanticDedup
+
+            steps.corpus_steps.append(SemanticDedup(cur.semantic_dedup, progress=progress))
         elif name == "mixture":
             from prep.mixture import Mixture
 

@@ -69,6 +69,34 @@ def test_identity_filter_catches_vicuna_answers_and_spares_words_containing_mode
     assert check(chat("q", "I'm sorry, but I cannot help with that request.")) == "refusal"
 
 
+def test_boilerplate_windows_give_the_whole_answer_verdicts(shared_data):
+    """The regexes run only near the hints: the same verdict as searching every whole answer, on all sample
+    answers and on boilerplate planted at every distance from other hints and from the answer's ends."""
+    from prep.filters.quality import AI_IDENTITY, MAX_MATCH, REFUSAL
+
+    check = Boilerplate(QualityConfig())
+
+    def whole(answer: str) -> str | None:
+        return "refusal" if REFUSAL.search(answer) else "ai_identity" if AI_IDENTITY.search(answer) else None
+
+    answers = [t for r in sample_rows(shared_data) for t in r.turns("gpt")]
+    rng = random.Random(0)
+    phrases = ["As an AI language model", "as a language models", "I'm sorry, but I cannot", "trained by OpenAI",
+               "I am ChatGPT", "I am GPT-45", "my knowledge cutoff", "the model", "a palm tree", "can't help with that"]
+    for _ in range(3000):
+        words_ = rng.choice(answers).split(" ")[:80]
+        for _ in range(rng.randint(1, 3)):
+            words_.insert(rng.randint(0, len(words_)), rng.choice(phrases))
+        gap = " " * rng.randint(0, 2 * MAX_MATCH)
+        answers.append(rng.choice(["", "model "]) + gap + " ".join(words_) + rng.choice(["", "s", "."]))
+    verdicts = Counter()
+    for answer in answers:
+        verdict = check(chat("q", answer))
+        assert verdict == whole(answer), answer[:120]
+        verdicts[verdict] += 1
+    assert verdicts["refusal"] > 300 and verdicts["ai_identity"] > 300 and verdicts[None] > 1500
+
+
 def test_truncated_answers_are_caught_and_whole_ones_survive(shared_data):
     rows = sample_rows(shared_data)
     check = Truncated(QualityConfig())

@@ -30,15 +30,29 @@ AI_IDENTITY = re.compile("|".join([
     r"\bmy (?:knowledge cutoff|knowledge cut-off|training data (?:only )?(?:goes|extends))\b",
 ]), re.IGNORECASE)
 
-# Cheap substring checks on the lower-cased answer; the regexes run only on the few answers that have one
-# (the regexes alone were the pipeline's costliest step). One Aho-Corasick pass finds them all: 9 us against
-# 31 us for the 28 `in` tests on the bench answers.
+# Cheap substring checks on the lower-cased answer; the regexes run only near the hints they find (the regexes
+# alone were the pipeline's costliest step). One Aho-Corasick pass finds the hints of both families.
 REFUSAL_HINTS = ("sorry", "apologi", "cannot", "can't", "can not", "unable", "won't", "will not", "against", "violat")
 AI_IDENTITY_HINTS = ("model", "assistant", "chatbot", "trained by", "developed by", "created by", "built by",
                      "made by", "chatgpt", "gpt", "vicuna", "bard", "palm", "claude", "llama", "openai",
                      "knowledge cut", "training data")  # each AI_IDENTITY alternative contains one of these
 
 MAX_MATCH = 200  # longer than any match of REFUSAL or AI_IDENTITY
+
+
+def search_near(pattern: re.Pattern[str], text: str, hint_ends: list[int]) -> bool:
+    """Whether `pattern` matches `text`, searching only MAX_MATCH either side of each hint's end (windows merged
+    where they overlap). Every match holds a hint and is shorter than MAX_MATCH, so it lies inside its hint's
+    window and ends before the window does: the window's end, where \\b would see an end of text, is never
+    part of a match. At the window's start \\b sees the character before it, as in the whole text."""
+    windows: list[list[int]] = []
+    for end in hint_ends:
+        if windows and end - MAX_MATCH <= windows[-1][1]:
+            windows[-1][1] = end + MAX_MATCH
+        else:
+            windows.append([max(0, end - MAX_MATCH), end + MAX_MATCH])
+    return any(pattern.search(text, lo, hi) for lo, hi in windows)
+
 
 _SENTENCE_END = tuple(".!?\"')]}>`*_|”’…:;") + ("```",)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d+[.)]|[a-zA-Z][.)])\s")
@@ -54,27 +68,29 @@ class Boilerplate:
     """Refusals and "As an AI language model" answers teach the model to refuse or to be someone else."""
 
     def __init__(self, config: QualityConfig) -> None:
-        self.checks = []
-        for reason, hints, pattern, on in [("refusal", REFUSAL_HINTS, REFUSAL, config.refusals),
-                                           ("ai_identity", AI_IDENTITY_HINTS, AI_IDENTITY, config.ai_identity)]:
-            if on:
-                automaton = ahocorasick.Automaton()
-                for hint in hints:
-                    automaton.add_word(hint, hint)
-                automaton.make_automaton()
-                self.checks.append((reason, automaton, pattern))
+        self.checks = [(reason, pattern) for reason, pattern, on in [("refusal", REFUSAL, config.refusals),
+                                                                    ("ai_identity", AI_IDENTITY, config.ai_identity)]
+                       if on]
+        families = {"refusal": REFUSAL_HINTS, "ai_identity": AI_IDENTITY_HINTS}
+        self.hints = ahocorasick.Automaton()
+        for family, (reason, _) in enumerate(self.checks):
+            for hint in families[reason]:
+                self.hints.add_word(hint, family)
+        self.hints.make_automaton()
 
     def __call__(self, row: Row) -> str | None:
+        if not self.checks:
+            return None
         answer = response_text(row)
         lower = answer.lower()
-        for reason, hints, pattern in self.checks:
-            first = next(hints.iter(lower), None)  # (where the first hint ends, hint)
-            if first is None:
+        hint_ends: list[list[int]] = [[] for _ in self.checks]
+        for end, family in self.hints.iter(lower):
+            hint_ends[family].append(end)
+        for (reason, pattern), ends in zip(self.checks, hint_ends):
+            if not ends:
                 continue
-            # a match holds a hint and is shorter than MAX_MATCH, so it cannot start before the first hint's end
-            # minus that; the search honours \b against the character before its start
-            start = max(0, first[0] - MAX_MATCH) if len(lower) == len(answer) else 0
-            if pattern.search(answer, start):
+            # lower() keeps positions unless a character changes length (rare): then search the whole answer
+            if search_near(pattern, answer, ends) if len(lower) == len(answer) else pattern.search(answer):
                 return reason
         return None
 

@@ -1,0 +1,93 @@
+"""Semantic duplicates: prompts whose sentence embeddings are close in cosine (Platypus: all-MiniLM-L6-v2, 80%).
+Off by default; list `semantic_dedup` in `curation.steps` and install the `semantic` extra.
+
+At select time the prompts the earlier steps left are read back from the spill, embedded (normalized), and
+every row is compared with every earlier row by tiled matrix products: exact, no approximate index, so a
+missed pair is the model's judgement and never the search's. The work is n^2 x dim: a GPU job for millions
+of rows (4.5M x 384 in float16 is 3.5 GB of embeddings and about 8e15 multiply-adds), minutes on CPU for
+about 100k. Duplicate groups keep their best row by the rule the other dedups use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from tqdm import tqdm
+
+from prep.config import SemanticDedupConfig
+from prep.dedup.keep import KeepRank, drop_all_but_best
+from prep.rows import Row
+from prep.spill import Spill
+from prep.text import prompt_text
+
+ROW_TILE = 2048  # rows compared at a time ...
+COLUMN_TILE = 32768  # ... with this many earlier rows: a 256 MB similarity tile in float32
+
+
+class SemanticDedup:
+    name = "semantic_dedup"
+
+    def __init__(self, config: SemanticDedupConfig, progress: bool = True) -> None:
+        self.config = config
+        self.progress = progress
+        self.rank = KeepRank()
+        self.stats: dict[str, Any] = {}
+
+    def featurize(self, rows: list[Row]) -> None:
+        return None  # the embedding runs once, at select, on the rows still alive then (and on the GPU if any)
+
+    def observe(self, rows: list[Row], features: None) -> None:
+        self.rank.observe(rows)
+
+    def embed(self, live: np.ndarray, spill: Spill) -> Any:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        device = self.config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = SentenceTransformer(self.config.model, device=device, trust_remote_code=False)
+        model.max_seq_length = self.config.max_tokens
+        dtype = torch.float16 if device.startswith("cuda") else torch.float32  # CPUs multiply float16 slowly
+        out = torch.empty((len(live), model.get_embedding_dimension()), dtype=dtype, device=device)
+        step = 16 * self.config.batch_size
+        for start in tqdm(range(0, len(live), step), desc="semantic embed", unit="block", disable=not self.progress):
+            texts = [prompt_text(Row(**spill.get(int(i)))) for i in live[start:start + step]]
+            out[start:start + len(texts)] = model.encode(texts, batch_size=self.config.batch_size,
+                                                         convert_to_tensor=True, normalize_embeddings=True)
+        self.stats["device"] = device
+        return out
+
+    def similar_pairs(self, embeddings: Any) -> np.ndarray:
+        """(i, j), j < i, for every pair of rows at or above the threshold (positions in `embeddings`)."""
+        import torch
+
+        pairs = []
+        n = len(embeddings)
+        with torch.no_grad():
+            for lo in tqdm(range(0, n, ROW_TILE), desc="semantic compare", unit="tile", disable=not self.progress):
+                hi = min(n, lo + ROW_TILE)
+                rows = embeddings[lo:hi]
+                for left in range(0, hi, COLUMN_TILE):
+                    right = min(hi, left + COLUMN_TILE)
+                    sims = rows @ embeddings[left:right].T
+                    if right > lo:  # the tile reaches the rows themselves: keep only earlier rows (j < i)
+                        i = torch.arange(lo, hi, device=sims.device)[:, None]
+                        j = torch.arange(left, right, device=sims.device)[None, :]
+                        sims = sims.masked_fill(j >= i, 0)
+                    a, b = torch.nonzero(sims >= self.config.threshold, as_tuple=True)
+                    pairs.append(torch.stack([a + lo, b + left], dim=1).cpu().numpy())
+        return np.concatenate(pairs) if pairs else np.empty((0, 2), np.int64)
+
+    def select(self, alive: np.ndarray, spill: Spill) -> list[tuple[int, str]]:
+        live = np.flatnonzero(alive)
+        pairs = live[self.similar_pairs(self.embed(live, spill))] if len(live) else np.empty((0, 2), np.int64)
+        n = len(alive)
+        graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+        _, groups = connected_components(graph, directed=False)
+        drops = drop_all_but_best(groups, self.rank, alive, "semantic_duplicate")
+        self.stats |= {"rows_compared": len(live), "similar_pairs": len(pairs), "dropped": len(drops)}
+        return drops
+
+    def report(self) -> dict[str, Any]:
+        return {"model": self.config.model, "threshold": self.config.threshold, **self.stats}
