@@ -122,8 +122,7 @@ def near_stage(questions: list[str]) -> tuple[float, np.ndarray]:
     with Spill(Path("/tmp")) as spill:
         rows = [Row(str(i), "b", None, "gpt-4", [{"from": "human", "value": q}, {"from": "gpt", "value": "ok."}])
                 for i, q in enumerate(questions)]
-        for row in rows:
-            spill.append(orjson.dumps(row.to_json()), 0)
+        spill.extend([orjson.dumps(row.to_json()) for row in rows], [0] * len(rows))
         start = time.perf_counter()
         for i in range(0, len(rows), BATCH):
             batch = rows[i : i + BATCH]

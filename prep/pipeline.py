@@ -1,6 +1,6 @@
 """`prep build` as a list of steps: read -> adapt -> screen (row filters, per-row features; in worker
-processes) -> spill -> corpus steps -> shuffle -> write. The steps and their order come from the config's
-`curation.steps` (see prep/steps.py)."""
+processes) -> spill (into shuffle buckets) -> corpus steps -> write. The steps and their order come from the
+config's `curation.steps` (see prep/steps.py)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,8 @@ def build(
         stack.enter_context(quiet_gc())
         dropped_out = stack.enter_context(atomic_output(dropped)) if dropped else None
         ledger = Ledger(names, dropped_out)
-        spill = stack.enter_context(Spill(out.parent))
+        shuffle = "mixture" in config.curation.steps and config.curation.mixture.shuffle
+        spill = stack.enter_context(Spill(out.parent, shuffle_seed=config.seed if shuffle else None))
         screening = stack.enter_context(Screening(Screen(curation.filters, corpus_steps, curation.lengths),
                                                   default_workers() if workers is None else workers))
 
@@ -100,6 +101,8 @@ def build(
             for source_name, reason, where, record, detail in batch.malformed:
                 ledger.drop(source_name, reason, where=where, row=record, detail=detail)
             kept: list[Row] = []
+            lines: list[bytes] = []
+            sources: list[int] = []
             for source, where, row, line, verdict in zip(batch.sources, batch.wheres, batch.rows, batch.lines,
                                                          screened.verdicts):
                 if verdict is not None:
@@ -108,8 +111,10 @@ def build(
                         curation.filters[step].record(row)
                     ledger.drop(names[source], reason, where=where, row=row.to_json() if ledger.keeps_rows else None)
                     continue
-                spill.append(line, source)
                 kept.append(row)
+                lines.append(line)
+                sources.append(source)
+            spill.extend(lines, sources)
             curation.lengths.observe(screened.lengths)
             for step, features in zip(corpus_steps, screened.features):
                 step.observe(kept, features)
@@ -157,16 +162,13 @@ def build(
                                 row=spill.get(index) if ledger.keeps_rows else None)
 
         kept = np.flatnonzero(alive)
-        order = kept
-        if "mixture" in config.curation.steps and config.curation.mixture.shuffle:
-            order = np.random.default_rng(config.seed).permutation(kept)
-        with atomic_output(out) as writer, tqdm(total=len(order), desc="write", unit="row",
+        with atomic_output(out) as writer, tqdm(total=len(kept), desc="write", unit="row",
                                                 disable=not progress) as bar:
-            for piece, rows in spill.lines(order):
+            for piece, rows in spill.lines(kept):
                 writer.write(piece)
                 bar.update(rows)
-        sources = np.frombuffer(spill.sources, dtype=np.uint16)
-        for name, count in zip(names, np.bincount(sources[order], minlength=len(names)).tolist()):
+        row_sources = np.frombuffer(spill.sources, dtype=np.uint16)
+        for name, count in zip(names, np.bincount(row_sources[kept], minlength=len(names)).tolist()):
             ledger.kept[name] += count
 
     total_kept = ledger.totals()["kept"]
@@ -180,7 +182,7 @@ def build(
         "totals": ledger.totals(),
         "steps": {step.name: step.report() for step in [*curation.reporters, *corpus_steps]},
         "mix_shares": {n: round(s / max(total_kept, 1), 4) for n, s in ledger.kept.items()},
-        "lengths": curation.lengths.report(kept, sources, names),
+        "lengths": curation.lengths.report(kept, row_sources, names),
     }
     write_json(manifest_path(out), manifest)
     return manifest

@@ -73,6 +73,34 @@ def test_parquet_reader_memory_does_not_grow_with_the_file(tmp_path, shared_data
     assert 0 < peaks[1] <= 1.1 * peaks[0], peaks
 
 
+def test_spill_writes_each_kept_row_once_in_its_seeded_order(tmp_path, shared_data, monkeypatch):
+    """Shuffled: every kept row exactly once, in the order of its seeded key (the same for the same seed,
+    another for another); unshuffled: in order, across read windows shorter than some rows. `get` reads any
+    row back, and closing removes the files."""
+    import numpy as np
+
+    from prep import spill as spill_module
+    from prep.spill import Spill, shuffle_keys
+
+    monkeypatch.setattr(spill_module, "WINDOW", 4096)
+    monkeypatch.setattr(spill_module, "BUFFER", 8192)
+    lines = [orjson.dumps(r) for r in orca_rows(shared_data)]
+    kept = np.flatnonzero(np.random.default_rng(0).random(len(lines)) < 0.7)
+
+    def written(seed: int | None) -> list[bytes]:
+        with Spill(tmp_path, shuffle_seed=seed) as spill:
+            for i in range(0, len(lines), 100):
+                spill.extend(lines[i:i + 100], [i % 3] * len(lines[i:i + 100]))
+            assert all(spill.get(i) == orjson.loads(lines[i]) for i in range(0, len(lines), 37))
+            return b"".join(piece for piece, _ in spill.lines(kept)).splitlines()
+
+    once, again, other = written(1), written(1), written(2)
+    assert sorted(once) == sorted(lines[i] for i in kept) and once == again and once != other
+    assert once == [lines[i] for i in kept[np.argsort(shuffle_keys(kept, 1))]]
+    assert written(None) == [lines[i] for i in kept]
+    assert max(map(len, lines)) > 4096 and not list(tmp_path.glob(".prep-spill.*"))
+
+
 def test_openorca_jsonl_matches_parquet_and_empty_system_means_no_system_turn(tmp_path, shared_data):
     data = orca_rows(shared_data)
     data[3]["system_prompt"] = "  "
