@@ -21,7 +21,7 @@ MAGIC, VERSION = 793712314, 12
 HS_LOSS, SUPERVISED = 1, 3
 KSUB = 256  # centroids per product-quantizer subspace
 EOS = b"</s>"
-LABEL_PREFIX = b"__label__"
+_LABEL = np.frombuffer(b"__label__", dtype=np.uint8)  # fastText reads a token with this prefix as a label
 _SEPARATORS = np.zeros(256, dtype=np.bool_)
 _SEPARATORS[[ord(c) for c in " \n\r\t\v\f\0"]] = True  # the characters fastText's readWord splits on
 
@@ -126,6 +126,16 @@ def _word_id(text: np.ndarray, start: int, end: int, h: int, slots: np.ndarray, 
 
 
 @nb.njit(cache=True)
+def _is_label(text: np.ndarray, start: int, end: int) -> bool:
+    if end - start < len(_LABEL):
+        return False
+    for k in range(len(_LABEL)):
+        if text[start + k] != _LABEL[k]:
+            return False
+    return True
+
+
+@nb.njit(cache=True)
 def _predict(text, separators, slots, vocab, offsets, word_rows, word_row_offsets, eos, prune_keys, prune_values,
              minn, maxn, bucket, nwords, inputs, outputs, left, right, root, nlabels, rows):
     """The most likely label and its probability for one line of UTF-8 (fastText's predict with k=1)."""
@@ -153,10 +163,8 @@ def _predict(text, separators, slots, vocab, offsets, word_rows, word_row_offset
                 n_rows += 1
             if wid == eos:  # a literal "</s>" ends the line too
                 break
-        elif not (i - start >= 9 and text[start] == 95 and text[start + 1] == 95 and text[start + 2] == 108
-                  and text[start + 3] == 97 and text[start + 4] == 98 and text[start + 5] == 101
-                  and text[start + 6] == 108 and text[start + 7] == 95 and text[start + 8] == 95):
-            # an unknown word, unless it is "__label__..." (fastText reads that as a label, not a word)
+        elif not _is_label(text, start, i):
+            # an unknown word: its character n-grams
             n_rows = _subword_rows(text[start:i], minn, maxn, bucket, nwords, prune_keys, prune_values,
                                    rows[: len(rows) - 1], n_rows)
             if n_rows < 0:
