@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from prep import pipeline
-from prep.config import MixtureConfig
+from prep.config import MixtureConfig, PrepError
 from prep.dedup import semantic
 
 pytest.importorskip("sentence_transformers")
@@ -101,3 +101,12 @@ def test_semantic_dedup_finds_the_brute_force_pairs_and_keeps_the_best_copy(tmp_
     # no pair of kept rows is at the threshold
     k = sims[: len(kept), : len(kept)]
     assert k.max() < threshold + eps
+
+
+def test_semantic_dedup_refuses_a_missing_model_before_reading_anything(tmp_path, shared_data):
+    config = MixtureConfig.model_validate({"sources": [
+        {"name": "gpt4", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")}],
+        "curation": {"steps": ["semantic_dedup"], "semantic_dedup": {"model": "nobody/no-such-model"}}})
+    with pytest.raises(PrepError, match="nobody/no-such-model"):
+        pipeline.build(config, tmp_path / "out.jsonl", progress=False, workers=0)
+    assert not list(tmp_path.iterdir())  # stopped before any spill or output

@@ -9,6 +9,8 @@ about 100k. Duplicate groups keep their best row by the rule the other dedups us
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +18,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from tqdm import tqdm
 
-from prep.config import SemanticDedupConfig
+from prep.config import PrepError, SemanticDedupConfig
 from prep.dedup.keep import KeepRank, drop_all_but_best
 from prep.rows import Row
 from prep.spill import Spill
@@ -34,6 +36,18 @@ class SemanticDedup:
         self.progress = progress
         self.rank = KeepRank()
         self.stats: dict[str, Any] = {}
+        # fail now, not after the whole corpus has been read: the extra is installed and the model is at hand
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise PrepError("curation step semantic_dedup needs sentence-transformers: pip install '.[semantic]'")
+        self.model_path = config.model
+        if not Path(config.model).is_dir():
+            from huggingface_hub import snapshot_download
+
+            try:
+                self.model_path = snapshot_download(config.model)
+            except Exception as e:  # offline, unknown repo, no access: all end the build here
+                raise PrepError(f"semantic_dedup.model {config.model!r}: not a local directory and not "
+                                f"loadable from the hub: {e}") from e
 
     def featurize(self, rows: list[Row]) -> None:
         return None  # the embedding runs once, at select, on the rows still alive then (and on the GPU if any)
@@ -46,7 +60,7 @@ class SemanticDedup:
         from sentence_transformers import SentenceTransformer
 
         device = self.config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = SentenceTransformer(self.config.model, device=device, trust_remote_code=False)
+        model = SentenceTransformer(self.model_path, device=device, trust_remote_code=False)
         model.max_seq_length = self.config.max_tokens
         dtype = torch.float16 if device.startswith("cuda") else torch.float32  # CPUs multiply float16 slowly
         out = torch.empty((len(live), model.get_embedding_dimension()), dtype=dtype, device=device)
