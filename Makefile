@@ -1,26 +1,38 @@
-# Two entry points: `make demo` (the main job on the shipped samples) and `make test`.
-# Both create .venv and install the project on first use; later runs reuse it.
+# Two entry points: `make demo` (the main job on the shipped samples) and `make test` (lint, then pytest).
+# Both create .venv and install the project on first use, pinned by constraints-cpu.txt; later runs reuse it.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
+PIP_VERSION := 26.3
+LOCK := constraints-cpu.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-16)
 export AXOLOTL_DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test
+.PHONY: setup demo lint test test-fast lock
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,semantic,dev]'
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[train,semantic,dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# Refresh the lock: resolve the extras afresh in a throwaway venv and record every version it chose.
+# Run after changing dependencies in pyproject.toml, then `make test` and commit both files.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet pip==$(PIP_VERSION)
+	.lock-venv/bin/python -m pip install --quiet '.[train,semantic,dev]'
+	{ echo "# make lock: the CPU setup's resolved versions (torch's local +cpu label dropped)"; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^merged-instruct' | sed 's/+cpu$$//'; } > $(LOCK)
+	rm -rf .lock-venv
 
 # The whole chain on the shipped samples, offline, on CPU: curated mixture -> tiny Llama -> 2 epochs of
 # `axolotl train` with per-epoch MMLU/HellaSwag -> report. Paths match recipes/smoke-tiny.yml.
@@ -35,5 +47,14 @@ demo: setup
 	@echo "model:        demo-out/tiny-llama (base), demo-out/smoke/checkpoint-* (one per epoch), log: demo-out/train.log"
 	@echo "eval reports: demo-out/smoke/eval_reports/epoch_*.json, summary.md, convergence.png"
 
-test: setup
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast part alone (no end-to-end training, no make demo): for the edit-test loop; CI runs `make test`.
+test-fast: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)

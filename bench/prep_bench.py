@@ -47,7 +47,9 @@ class Corpus:
     (seed, n), so a duplicate regenerates its original instead of keeping it: the corpus streams at any size."""
 
     def __init__(self, shared: Path, seed: int) -> None:
-        self.seeds = [orjson.loads(x) for x in (shared / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()]
+        self.seeds = [
+            orjson.loads(x) for x in (shared / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()
+        ]
         self.vocab = sorted({w for r in self.seeds for w in r["question"].split()})
         self.seed = seed
 
@@ -106,12 +108,18 @@ def write_config(shared: Path, work: Path) -> Path:
     config["sources"] = [
         {"name": "openorca_gpt4", "format": "openorca", "path": str(work / "1M-GPT4-Augmented.parquet")},
         {"name": "openorca_gpt35", "format": "openorca", "path": str(work / "3_5M-GPT3_5-Augmented.parquet")},
-        {"name": "evol_instruct", "format": "evol_instruct", "path": str(shared / "evol_instruct/evol_instruct_v2_layout.json")},
-        {"name": "platypus", "format": "platypus", "path": str(shared / "platypus/open_platypus_layout.parquet")}]
+        {
+            "name": "evol_instruct",
+            "format": "evol_instruct",
+            "path": str(shared / "evol_instruct/evol_instruct_v2_layout.json"),
+        },
+        {"name": "platypus", "format": "platypus", "path": str(shared / "platypus/open_platypus_layout.parquet")},
+    ]
     for b in config["curation"]["decontam"]["benchmarks"]:
         b["path"] = str(shared / b["path"].removeprefix("../shared/data/"))
     config["curation"]["mixture"]["strata"] = [
-        {"sources": ["openorca_gpt4", "openorca_gpt35"], "by": ["subsource", "teacher"], "max_share": 0.2}]
+        {"sources": ["openorca_gpt4", "openorca_gpt35"], "by": ["subsource", "teacher"], "max_share": 0.2}
+    ]
     path = work / "bench.yml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -120,8 +128,10 @@ def write_config(shared: Path, work: Path) -> Path:
 def near_stage(questions: list[str]) -> tuple[float, np.ndarray]:
     step = NearDedup(NearDedupConfig(), seed=42, progress=False)
     with Spill(Path("/tmp")) as spill:
-        rows = [Row(str(i), "b", None, "gpt-4", [{"from": "human", "value": q}, {"from": "gpt", "value": "ok."}])
-                for i, q in enumerate(questions)]
+        rows = [
+            Row(str(i), "b", None, "gpt-4", [{"from": "human", "value": q}, {"from": "gpt", "value": "ok."}])
+            for i, q in enumerate(questions)
+        ]
         spill.extend([orjson.dumps(row.to_json()) for row in rows], [0] * len(rows))
         start = time.perf_counter()
         for i in range(0, len(rows), BATCH):
@@ -139,7 +149,7 @@ def datasketch_stage(questions: list[str]) -> float:
     for i, q in enumerate(questions):
         w = words(q)
         m = MinHash(num_perm=128, seed=42)
-        m.update_batch([" ".join(w[j:j + 3]).encode() for j in range(max(1, len(w) - 2))])
+        m.update_batch([" ".join(w[j : j + 3]).encode() for j in range(max(1, len(w) - 2))])
         if not lsh.query(m):
             lsh.insert(i, m)
     return len(questions) / (time.perf_counter() - start)
@@ -147,7 +157,7 @@ def datasketch_stage(questions: list[str]) -> float:
 
 def grams(text: str) -> set:
     w = words(text)
-    return {tuple(w[i:i + 3]) for i in range(max(1, len(w) - 2))}
+    return {tuple(w[i : i + 3]) for i in range(max(1, len(w) - 2))}
 
 
 def main() -> None:
@@ -165,9 +175,23 @@ def main() -> None:
     start = time.perf_counter()
     # GNU time reports the build's own peak RSS; RUSAGE_CHILDREN would count this process's corpus pages,
     # which a forked child shares until it execs
-    timed = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb %M", Path(sys.executable).parent / "prep", "build",
-                            "--config", config, "--out", args.work / "out.jsonl", "--no-progress"],
-                           check=True, stderr=subprocess.PIPE, text=True)
+    timed = subprocess.run(
+        [
+            "/usr/bin/time",
+            "-f",
+            "maxrss_kb %M",
+            Path(sys.executable).parent / "prep",
+            "build",
+            "--config",
+            config,
+            "--out",
+            args.work / "out.jsonl",
+            "--no-progress",
+        ],
+        check=True,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wall = time.perf_counter() - start
     rss_gb = int(timed.stderr.rsplit("maxrss_kb ", 1)[1].split()[0]) / 1024**2
     manifest = orjson.loads((args.work / "out.jsonl.manifest.json").read_bytes())
@@ -179,17 +203,25 @@ def main() -> None:
     sub = questions[: args.baseline_rows]
     ours_sub, _ = near_stage(sub)
     theirs = datasketch_stage(sub)
-    print(f"near-dup stage on {len(sub)} rows: {ours_sub:,.0f} rows/s (rensa + band hashes + verify), "
-          f"datasketch MinHashLSH {theirs:,.0f} rows/s, ratio {ours_sub / theirs:.1f}x")
+    print(
+        f"near-dup stage on {len(sub)} rows: {ours_sub:,.0f} rows/s (rensa + band hashes + verify), "
+        f"datasketch MinHashLSH {theirs:,.0f} rows/s, ratio {ours_sub / theirs:.1f}x"
+    )
     ours_all, groups = near_stage(questions)
     print(f"near-dup stage on {len(questions)} rows: {ours_all:,.0f} rows/s")
 
-    truth = np.array([len(grams(questions[a]) & grams(questions[b])) / len(grams(questions[a]) | grams(questions[b]))
-                      >= 0.8 for a, b in planted])
+    truth = np.array(
+        [
+            len(grams(questions[a]) & grams(questions[b])) / len(grams(questions[a]) | grams(questions[b])) >= 0.8
+            for a, b in planted
+        ]
+    )
     found = np.array([groups[a] == groups[b] for a, b in planted])
     tp = int((truth & found).sum())
-    print(f"planted pairs {len(planted)} ({int(truth.sum())} with brute-force Jaccard >= 0.8): "
-          f"recall {tp / max(truth.sum(), 1):.4f}, precision {tp / max(found.sum(), 1):.4f}")
+    print(
+        f"planted pairs {len(planted)} ({int(truth.sum())} with brute-force Jaccard >= 0.8): "
+        f"recall {tp / max(truth.sum(), 1):.4f}, precision {tp / max(found.sum(), 1):.4f}"
+    )
 
 
 if __name__ == "__main__":

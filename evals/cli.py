@@ -18,15 +18,19 @@ console = Console()
 @click.option("-v", "--verbose", is_flag=True, help="log at INFO (lm-eval is chatty)")
 def main(verbose: bool) -> None:
     """Per-epoch MMLU/HellaSwag reports written by the epoch_eval Axolotl plugin."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("evals").setLevel(logging.INFO)
 
 
 @main.command()
 @click.argument("output_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="where summary.md and convergence.png go; default OUTPUT_DIR/eval_reports for one run")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="where summary.md and convergence.png go; default OUTPUT_DIR/eval_reports for one run",
+)
 def report(output_dirs: tuple[Path, ...], out: Path | None) -> None:
     """Tables per epoch (and across runs), the best epoch, summary.md and convergence.png."""
     from evals.report import REPORTS_DIR
@@ -83,8 +87,11 @@ def tasks() -> None:
     from evals.tasks import LOCAL_TWIN, TASKS_DIR
 
     click.echo(TASKS_DIR)
-    click.echo(f"tasks: {', '.join(LOCAL_TWIN.values())} (offline twins of {', '.join(LOCAL_TWIN)}); "
-               f"lm_eval --include_path {TASKS_DIR} --metadata '{{\"data_dir\": \"DATA_DIR\"}}' ...", err=True)
+    click.echo(
+        f"tasks: {', '.join(LOCAL_TWIN.values())} (offline twins of {', '.join(LOCAL_TWIN)}); "
+        f'lm_eval --include_path {TASKS_DIR} --metadata \'{{"data_dir": "DATA_DIR"}}\' ...',
+        err=True,
+    )
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import codecs
 import collections
+import io
 import logging
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 from evals import report
 from evals.runner import failure, score
@@ -33,9 +35,19 @@ def load_lm(job: EvalJob):
 
 
 def _write(job: EvalJob, tasks: dict, started: float) -> Path:
-    return report.write(job.output_dir, report.build(
-        epoch=job.epoch, global_step=job.global_step, checkpoint=job.checkpoint, mode=job.mode,
-        settings=job.settings, tasks=tasks, started=started, model_args=job.model_args))
+    return report.write(
+        job.output_dir,
+        report.build(
+            epoch=job.epoch,
+            global_step=job.global_step,
+            checkpoint=job.checkpoint,
+            mode=job.mode,
+            settings=job.settings,
+            tasks=tasks,
+            started=started,
+            model_args=job.model_args,
+        ),
+    )
 
 
 def run_job(job: EvalJob) -> Path:
@@ -60,9 +72,9 @@ def run_in_subprocess(job_path: Path) -> dict:
     started = time.time()
     tail: collections.deque[str] = collections.deque(maxlen=64)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    with subprocess.Popen([sys.executable, "-m", "evals.cli", "run", str(job_path)],
-                          stderr=subprocess.PIPE) as proc:
-        for chunk in iter(lambda: proc.stderr.read1(65536), b""):
+    with subprocess.Popen([sys.executable, "-m", "evals.cli", "run", str(job_path)], stderr=subprocess.PIPE) as proc:
+        stderr = cast(io.BufferedReader, proc.stderr)  # piped above
+        for chunk in iter(lambda: stderr.read1(65536), b""):
             text = decoder.decode(chunk)
             sys.stderr.write(text)
             sys.stderr.flush()

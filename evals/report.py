@@ -24,15 +24,34 @@ def status_of(tasks: dict[str, dict[str, Any]]) -> str:
     return "ok" if states == {"ok"} else "failed" if states == {"failed"} else "partial"
 
 
-def build(*, epoch: int, global_step: int, checkpoint: str, mode: str, settings: EvalSettings,
-          tasks: dict[str, dict[str, Any]], started: float, model_args: dict[str, Any] | None = None) -> dict:
+def build(
+    *,
+    epoch: int,
+    global_step: int,
+    checkpoint: str,
+    mode: str,
+    settings: EvalSettings,
+    tasks: dict[str, dict[str, Any]],
+    started: float,
+    model_args: dict[str, Any] | None = None,
+) -> dict:
     import lm_eval
 
-    return {"epoch": epoch, "global_step": global_step, "checkpoint": checkpoint, "mode": mode,
-            "backend": settings.backend, "model_args": model_args or {}, "limit": {t.name: t.limit or settings.limit for t in settings.tasks},
-            "chat_template": False, "lm_eval_version": lm_eval.__version__, "status": status_of(tasks),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-            "wall_time_s": round(time.time() - started, 3), "tasks": tasks}
+    return {
+        "epoch": epoch,
+        "global_step": global_step,
+        "checkpoint": checkpoint,
+        "mode": mode,
+        "backend": settings.backend,
+        "model_args": model_args or {},
+        "limit": {t.name: t.limit or settings.limit for t in settings.tasks},
+        "chat_template": False,
+        "lm_eval_version": lm_eval.__version__,
+        "status": status_of(tasks),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "wall_time_s": round(time.time() - started, 3),
+        "tasks": tasks,
+    }
 
 
 def write(output_dir: str | Path, report: dict) -> Path:

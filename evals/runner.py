@@ -50,10 +50,16 @@ def summarise(spec: TaskSpec, raw: dict[str, Any], wall_time: float) -> dict[str
     stderr = results.get(f"{spec.metric}_stderr,none")
     leaves = _leaves(spec.name, raw.get("group_subtasks", {}))
     samples = sum(raw["n-samples"][leaf]["effective"] for leaf in leaves if leaf in raw["n-samples"])
-    return {"status": "ok", "metric": spec.metric, "value": float(results[key]),
-            "stderr": None if stderr in (None, "N/A") else float(stderr),
-            "num_fewshot": spec.num_fewshot, "samples": samples, "wall_time_s": round(wall_time, 3),
-            "raw": plain({k: raw[k] for k in RAW_KEYS if k in raw})}
+    return {
+        "status": "ok",
+        "metric": spec.metric,
+        "value": float(results[key]),
+        "stderr": None if stderr in (None, "N/A") else float(stderr),
+        "num_fewshot": spec.num_fewshot,
+        "samples": samples,
+        "wall_time_s": round(wall_time, 3),
+        "raw": plain({k: raw[k] for k in RAW_KEYS if k in raw}),
+    }
 
 
 def plain(obj: Any) -> Any:
@@ -64,10 +70,14 @@ def plain(obj: Any) -> Any:
 
 
 def failure(spec: TaskSpec, exc: BaseException, wall_time: float = 0.0) -> dict[str, Any]:
-    return {"status": "failed", "metric": spec.metric, "num_fewshot": spec.num_fewshot,
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": "".join(traceback.format_exception(exc, limit=-8)),
-            "wall_time_s": round(wall_time, 3)}
+    return {
+        "status": "failed",
+        "metric": spec.metric,
+        "num_fewshot": spec.num_fewshot,
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": "".join(traceback.format_exception(exc, limit=-8)),
+        "wall_time_s": round(wall_time, 3),
+    }
 
 
 def score(lm, settings: EvalSettings, manager=None) -> dict[str, dict[str, Any]]:
@@ -79,12 +89,24 @@ def score(lm, settings: EvalSettings, manager=None) -> dict[str, dict[str, Any]]
     for spec in settings.tasks:
         start = time.perf_counter()
         try:
-            raw = simple_evaluate(model=lm, tasks=[spec.name], num_fewshot=spec.num_fewshot,
-                                  limit=spec.limit or settings.limit, log_samples=False, apply_chat_template=False,
-                                  task_manager=manager)
+            raw = simple_evaluate(
+                model=lm,
+                tasks=[spec.name],
+                num_fewshot=spec.num_fewshot,
+                limit=spec.limit or settings.limit,
+                log_samples=False,
+                apply_chat_template=False,
+                task_manager=manager,
+            )
             out[spec.name] = summarise(spec, raw, time.perf_counter() - start)
-            LOG.info("epoch_eval: %s %s=%.4f (%d rows, %.1f s)", spec.name, spec.metric,
-                     out[spec.name]["value"], out[spec.name]["samples"], out[spec.name]["wall_time_s"])
+            LOG.info(
+                "epoch_eval: %s %s=%.4f (%d rows, %.1f s)",
+                spec.name,
+                spec.metric,
+                out[spec.name]["value"],
+                out[spec.name]["samples"],
+                out[spec.name]["wall_time_s"],
+            )
         except Exception as exc:  # recorded in the report; the caller decides whether to stop
             out[spec.name] = failure(spec, exc, time.perf_counter() - start)
             LOG.error("epoch_eval: %s failed: %s", spec.name, out[spec.name]["error"])

@@ -24,13 +24,20 @@ class TaskSpec(BaseModel):
     name: str = Field(min_length=1)
     num_fewshot: int = Field(ge=0)
     metric: str = Field(min_length=1, description="lm-eval metric name without filter, e.g. acc, acc_norm")
-    limit: int | float | None = Field(default=None, gt=0, description=(
-        "rows per (sub)task for this task, overriding the block's limit (MMLU has 57 subtasks, HellaSwag one)"))
+    limit: int | float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "rows per (sub)task for this task, overriding the block's limit (MMLU has 57 subtasks, HellaSwag one)"
+        ),
+    )
 
 
 # The Open LLM Leaderboard (v1) settings: MMLU 5-shot acc, HellaSwag 10-shot acc_norm.
-LEADERBOARD_TASKS = [TaskSpec(name="mmlu", num_fewshot=5, metric="acc"),
-                     TaskSpec(name="hellaswag", num_fewshot=10, metric="acc_norm")]
+LEADERBOARD_TASKS = [
+    TaskSpec(name="mmlu", num_fewshot=5, metric="acc"),
+    TaskSpec(name="hellaswag", num_fewshot=10, metric="acc_norm"),
+]
 
 
 class EvalSettings(BaseModel):
@@ -42,9 +49,13 @@ class EvalSettings(BaseModel):
     limit: int | float | None = Field(default=None, gt=0, description="rows per (sub)task; for tests only")
     batch_size: int | str = 8
     include_path: list[str] = Field(default_factory=list, description="extra lm-eval task directories")
-    task_data_dir: str | None = Field(default=None, description=(
-        "data directory for the offline tasks in evals/tasks (mmlu_local, hellaswag_local); "
-        "adds that directory to include_path and passes data_dir to the tasks"))
+    task_data_dir: str | None = Field(
+        default=None,
+        description=(
+            "data directory for the offline tasks in evals/tasks (mmlu_local, hellaswag_local); "
+            "adds that directory to include_path and passes data_dir to the tasks"
+        ),
+    )
     backend: Backend = "hf"
     model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model args")
 

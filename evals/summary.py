@@ -15,8 +15,10 @@ from pathlib import Path
 from evals.report import REPORTS_DIR, read_reports
 from prep.io import atomic_output
 
-BEST_RULE = ("best epoch = highest mean of the tracked metrics over all tasks, among epochs where every "
-             "task scored; ties go to the earlier epoch")
+BEST_RULE = (
+    "best epoch = highest mean of the tracked metrics over all tasks, among epochs where every "
+    "task scored; ties go to the earlier epoch"
+)
 
 
 @dataclass
@@ -30,9 +32,13 @@ class Run:
         return sorted({name for r in self.reports for name in r["tasks"]})
 
     def best(self) -> dict | None:
-        complete = [r for r in self.reports
-                    if r["tasks"] and set(self.tasks) <= set(r["tasks"])
-                    and all(t["status"] == "ok" for t in r["tasks"].values())]
+        complete = [
+            r
+            for r in self.reports
+            if r["tasks"]
+            and set(self.tasks) <= set(r["tasks"])
+            and all(t["status"] == "ok" for t in r["tasks"].values())
+        ]
         if not complete:
             return None
         return max(complete, key=lambda r: (mean_score(r), -r["epoch"]))
@@ -75,33 +81,57 @@ def rows(run: Run) -> tuple[list[str], list[list[str]]]:
     for r in run.reports:
         ok = all(t["status"] == "ok" for t in r["tasks"].values())
         star = " *" if best is not None and r["epoch"] == best["epoch"] else ""
-        body.append([f"{r['epoch']}{star}", str(r.get("global_step", "-")),
-                     *[cell(r["tasks"].get(t)) for t in run.tasks],
-                     f"{mean_score(r):.4f}" if ok else "-", r.get("status", "-")])
+        body.append(
+            [
+                f"{r['epoch']}{star}",
+                str(r.get("global_step", "-")),
+                *[cell(r["tasks"].get(t)) for t in run.tasks],
+                f"{mean_score(r):.4f}" if ok else "-",
+                r.get("status", "-"),
+            ]
+        )
     return header, body
 
 
 def failures(run: Run) -> list[str]:
-    return [f"epoch {r['epoch']} {name}: {t['error']}" for r in run.reports
-            for name, t in r["tasks"].items() if t["status"] != "ok"]
+    return [
+        f"epoch {r['epoch']} {name}: {t['error']}"
+        for r in run.reports
+        for name, t in r["tasks"].items()
+        if t["status"] != "ok"
+    ]
 
 
 def markdown(runs: list[Run]) -> str:
-    out = ["# Per-epoch evaluation", "", f"Rule: {BEST_RULE}. Rows marked * are the best epoch. Scores "
-           "are lm-eval log-likelihood scores without a chat template; ± is lm-eval's stderr.", ""]
+    out = [
+        "# Per-epoch evaluation",
+        "",
+        f"Rule: {BEST_RULE}. Rows marked * are the best epoch. Scores "
+        "are lm-eval log-likelihood scores without a chat template; ± is lm-eval's stderr.",
+        "",
+    ]
     if len(runs) > 1:
         out += ["## Best epoch per run", "", "| run | best epoch | step | mean |", "| --- | --- | --- | --- |"]
         for run in runs:
             b = run.best()
-            out.append(f"| {run.name} | {b['epoch']} | {b.get('global_step', '-')} | {mean_score(b):.4f} |"
-                       if b else f"| {run.name} | none (no epoch scored every task) | - | - |")
+            out.append(
+                f"| {run.name} | {b['epoch']} | {b.get('global_step', '-')} | {mean_score(b):.4f} |"
+                if b
+                else f"| {run.name} | none (no epoch scored every task) | - | - |"
+            )
         out.append("")
     for run in runs:
         header, body = rows(run)
         first = run.reports[0]
-        out += [f"## {run.name}", "", f"`{run.output_dir}`; lm-eval {first.get('lm_eval_version', '?')}, "
-                f"backend {first.get('backend', '?')}, rows per (sub)task {limits(first.get('limit'))}", "",
-                "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        out += [
+            f"## {run.name}",
+            "",
+            f"`{run.output_dir}`; lm-eval {first.get('lm_eval_version', '?')}, "
+            f"backend {first.get('backend', '?')}, rows per (sub)task {limits(first.get('limit'))}",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + " --- |" * len(header),
+        ]
         out += ["| " + " | ".join(row) + " |" for row in body]
         out.append("")
         if fails := failures(run):
@@ -118,26 +148,48 @@ def plot(runs: list[Run], path: Path) -> Path:
 
     tasks = list(dict.fromkeys(t for run in runs for t in run.tasks))
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    for ax, task in zip(axes[0], tasks, strict=True):
         metric = next(r["tasks"][task]["metric"] for run in runs for r in run.reports if task in r["tasks"])
         plotted = False
         for run in runs:
-            pts = [(r["epoch"], r["tasks"][task]) for r in run.reports
-                   if task in r["tasks"] and r["tasks"][task]["status"] == "ok"]
+            pts = [
+                (r["epoch"], r["tasks"][task])
+                for r in run.reports
+                if task in r["tasks"] and r["tasks"][task]["status"] == "ok"
+            ]
             if not pts:
                 continue
             plotted = True
-            line = ax.errorbar([e for e, _ in pts], [t["value"] for _, t in pts],
-                               yerr=[t.get("stderr") or 0.0 for _, t in pts], marker="o", capsize=3, label=run.name)
+            line = ax.errorbar(
+                [e for e, _ in pts],
+                [t["value"] for _, t in pts],
+                yerr=[t.get("stderr") or 0.0 for _, t in pts],
+                marker="o",
+                capsize=3,
+                label=run.name,
+            )
             best = run.best()
             if best is not None and task in best["tasks"]:
-                ax.plot([best["epoch"]], [best["tasks"][task]["value"]], marker="o", markersize=14,
-                        markerfacecolor="none", color=line[0].get_color())
+                ax.plot(
+                    [best["epoch"]],
+                    [best["tasks"][task]["value"]],
+                    marker="o",
+                    markersize=14,
+                    markerfacecolor="none",
+                    color=line[0].get_color(),
+                )
         if plotted:
             ax.legend(fontsize=8)
         else:
-            ax.text(0.5, 0.5, "no successful score\n(see summary.md)", ha="center", va="center",
-                    transform=ax.transAxes, color="tab:red")
+            ax.text(
+                0.5,
+                0.5,
+                "no successful score\n(see summary.md)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="tab:red",
+            )
         ax.set_title(f"{task} ({metric})")
         ax.set_xlabel("epoch (0 = base model)")
         ax.set_ylabel(metric)

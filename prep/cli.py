@@ -20,17 +20,30 @@ def main() -> None:
 
 
 @main.command("build")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="Mixture YAML (see prep/mixtures/).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Mixture YAML (see prep/mixtures/).",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output ShareGPT JSONL.")
 @click.option("--strict", is_flag=True, help="Stop at the first malformed row instead of counting it as dropped.")
-@click.option("--dropped", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write every dropped row with its reason to this JSONL.")
+@click.option(
+    "--dropped",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write every dropped row with its reason to this JSONL.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Processes that run the row filters (default: one per core; 0: none). Same output for any.")
-def build_cmd(config_path: Path, out: Path, strict: bool, dropped: Path | None, progress: bool,
-              workers: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Processes that run the row filters (default: one per core; 0: none). Same output for any.",
+)
+def build_cmd(
+    config_path: Path, out: Path, strict: bool, dropped: Path | None, progress: bool, workers: int | None
+) -> None:
     """Read the sources in CONFIG, curate them and write one ShareGPT JSONL plus OUT.manifest.json."""
     try:
         config = load_config(config_path)
@@ -47,8 +60,13 @@ def print_summary(manifest: dict) -> None:
         table.add_column(col, justify="left" if col in ("source", "top drop reasons") else "right")
     for name, s in manifest["sources"].items():
         reasons = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:3]
-        table.add_row(name, str(s["read"]), str(s["kept"]), str(sum(s["dropped"].values())),
-                      ", ".join(f"{r} {n}" for r, n in reasons))
+        table.add_row(
+            name,
+            str(s["read"]),
+            str(s["kept"]),
+            str(sum(s["dropped"].values())),
+            ", ".join(f"{r} {n}" for r, n in reasons),
+        )
     t = manifest["totals"]
     table.add_row("total", str(t["read"]), str(t["kept"]), str(sum(t["dropped"].values())), "")
     console.print(table)
@@ -65,8 +83,10 @@ def decontam_report_cmd(manifest: Path, limit: int) -> None:
     if report is None:
         raise click.ClickException(f"{manifest}: no decontam step in this build (add it to curation.steps)")
     for bench, hits in report["hits"].items():
-        table = Table(title=f"{bench}: {report['rows_dropped'][bench]} rows dropped, {len(hits)} of "
-                            f"{report['items'][bench]} items hit")
+        table = Table(
+            title=f"{bench}: {report['rows_dropped'][bench]} rows dropped, {len(hits)} of "
+            f"{report['items'][bench]} items hit"
+        )
         for col in ("item", "rows", "question", "row ids"):
             table.add_column(col, overflow="fold")
         for key, hit in sorted(hits.items(), key=lambda kv: -kv[1]["rows"])[:limit]:
@@ -75,8 +95,12 @@ def decontam_report_cmd(manifest: Path, limit: int) -> None:
 
 
 @main.command("tiny-llama")
-@click.option("--text", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="A ShareGPT JSONL (a `prep build` output) to train the tokenizer on.")
+@click.option(
+    "--text",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="A ShareGPT JSONL (a `prep build` output) to train the tokenizer on.",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--vocab-size", default=2048, show_default=True)
 @click.option("--seed", default=0, show_default=True)

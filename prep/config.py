@@ -41,7 +41,8 @@ class QualityConfig(BaseModel):
     ai_identity: bool = True
     truncated: bool = True
     truncated_min_words: int = Field(
-        10, ge=1, description="a last line this long can be judged cut off; shorter ones are labels like 'Answer: B'")
+        10, ge=1, description="a last line this long can be judged cut off; shorter ones are labels like 'Answer: B'"
+    )
     min_response_chars: int = Field(1, ge=0)
     max_total_chars: int = Field(24_000, ge=1, description="used when no tokenizer is set (about 6k tokens)")
     min_response_tokens: int = Field(1, ge=0)
@@ -94,8 +95,9 @@ class SemanticDedupConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field("sentence-transformers/all-MiniLM-L6-v2",
-                       description="hub id or local dir of a sentence-transformers model")
+    model: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2", description="hub id or local dir of a sentence-transformers model"
+    )
     threshold: float = Field(0.8, gt=0, lt=1, description="cosine similarity at which two prompts are duplicates")
     device: str | None = Field(None, description="torch device; default cuda when there is one, else cpu")
     batch_size: int = Field(256, ge=1, description="prompts embedded at a time")
@@ -139,13 +141,14 @@ class CurationConfig(BaseModel):
     steps: list[str] = Field(
         default_factory=lambda: ["quality", "language", "exact_dedup", "near_dedup", "mixture"],
         description="the order steps run in; leave one out to skip it. decontam needs its benchmarks named, so "
-                    "it runs only when listed (both shipped mixtures list it)")
+        "it runs only when listed (both shipped mixtures list it)",
+    )
     tokenizer: str | None = Field(None, description="hub id or local dir; lengths count tokens when set")
-    quality: QualityConfig = Field(default_factory=QualityConfig)
-    language: LanguageConfig = Field(default_factory=LanguageConfig)
-    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
-    near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig)
-    semantic_dedup: SemanticDedupConfig = Field(default_factory=SemanticDedupConfig)
+    quality: QualityConfig = Field(default_factory=lambda: QualityConfig())
+    language: LanguageConfig = Field(default_factory=lambda: LanguageConfig())
+    decontam: DecontamConfig = Field(default_factory=lambda: DecontamConfig())
+    near_dedup: NearDedupConfig = Field(default_factory=lambda: NearDedupConfig())
+    semantic_dedup: SemanticDedupConfig = Field(default_factory=lambda: SemanticDedupConfig())
     mixture: MixConfig = Field(default_factory=MixConfig)
 
     @field_validator("steps")
@@ -166,7 +169,9 @@ class CurationConfig(BaseModel):
     @model_validator(mode="after")
     def _decontam_has_benchmarks(self) -> CurationConfig:
         if "decontam" in self.steps and not self.decontam.benchmarks:
-            raise ValueError("steps include decontam but decontam.benchmarks is empty: say where MMLU/HellaSwag come from")
+            raise ValueError(
+                "steps include decontam but decontam.benchmarks is empty: say where MMLU/HellaSwag come from"
+            )
         return self
 
 
@@ -175,7 +180,7 @@ class MixtureConfig(BaseModel):
 
     seed: int = 42
     sources: list[SourceConfig] = Field(min_length=1)
-    curation: CurationConfig = Field(default_factory=CurationConfig)
+    curation: CurationConfig = Field(default_factory=lambda: CurationConfig())
 
     @field_validator("sources")
     @classmethod

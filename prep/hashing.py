@@ -108,12 +108,13 @@ def _ngrams(hashes: np.ndarray, n: int) -> np.ndarray:
 def _position(index: np.ndarray, h: np.uint64) -> int:
     """Where `h` is in the sorted `index`, or -1."""
     pos = np.searchsorted(index, h)
-    return pos if pos < len(index) and index[pos] == h else -1
+    return int(pos) if pos < len(index) and index[pos] == h else -1
 
 
 @njit(cache=True, nogil=True)
-def _find(hashes: np.ndarray, lines: np.ndarray, n: int, questions: np.ndarray, grams: np.ndarray,
-          bitmap: np.ndarray) -> tuple[int, int]:
+def _find(
+    hashes: np.ndarray, lines: np.ndarray, n: int, questions: np.ndarray, grams: np.ndarray, bitmap: np.ndarray
+) -> tuple[int, int]:
     """(1, i) when the whole text or one of its lines is questions[i]; (2, i) when one of its n-grams is
     grams[i], tested first against `bitmap` (a bit per low bits of each gram, cache-sized); else (0, -1)."""
     pos = _position(questions, _span(hashes, 0, len(hashes)))
@@ -158,8 +159,9 @@ def sequence_hash(hashes: np.ndarray) -> int:
     return int(_span(hashes, 0, len(hashes)))
 
 
-def find_in_index(hashes: np.ndarray, lines: np.ndarray, n: int, questions: np.ndarray, grams: np.ndarray,
-                  bitmap: np.ndarray) -> tuple[int, int]:
+def find_in_index(
+    hashes: np.ndarray, lines: np.ndarray, n: int, questions: np.ndarray, grams: np.ndarray, bitmap: np.ndarray
+) -> tuple[int, int]:
     """Whether a text's word `hashes` with their `lines` bounds (from `word_hashes`) are, or have a line that
     is, one of the sorted sequence hashes `questions`, or share an n-gram with the sorted `grams`:
     (1, position in questions), (2, position in grams) or (0, -1)."""

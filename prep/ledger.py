@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from prep.io import jsonl_line
 
 
+class Writer(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
 class Ledger:
-    def __init__(self, sources: list[str], dropped: BinaryIO | None = None) -> None:
+    def __init__(self, sources: list[str], dropped: Writer | None = None) -> None:
         self.read: Counter[str] = Counter({s: 0 for s in sources})
         self.kept: Counter[str] = Counter({s: 0 for s in sources})
         self.dropped: dict[str, Counter[str]] = {s: Counter() for s in sources}
@@ -27,7 +31,9 @@ class Ledger:
         for s in self.read:
             dropped = dict(sorted(self.dropped[s].items()))
             if self.read[s] != self.kept[s] + sum(dropped.values()):
-                raise AssertionError(f"ledger for {s!r} does not balance: {self.read[s]} read, {self.kept[s]} kept, {dropped}")
+                raise AssertionError(
+                    f"ledger for {s!r} does not balance: {self.read[s]} read, {self.kept[s]} kept, {dropped}"
+                )
             out[s] = {"read": self.read[s], "kept": self.kept[s], "dropped": dropped}
         return out
 

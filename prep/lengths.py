@@ -33,6 +33,10 @@ class LengthStats:
             if len(x) == 0:
                 out[name] = {"rows": 0}
                 continue
-            out[name] = {"rows": int(len(x)), "mean": round(float(x.mean()), 1), "max": int(x.max()),
-                         **{f"p{p}": int(v) for p, v in zip(PERCENTILES, np.percentile(x, PERCENTILES))}}
+            out[name] = {
+                "rows": len(x),
+                "mean": round(float(x.mean()), 1),
+                "max": int(x.max()),
+                **{f"p{p}": int(v) for p, v in zip(PERCENTILES, np.percentile(x, PERCENTILES), strict=True)},
+            }
         return out

@@ -4,6 +4,7 @@ weight each source. Which rows go is a seeded random choice, so a seed fixes the
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ class Mixture:
             values = self.values[field]
             codes.extend(values.setdefault(getattr(row, field), len(values)) for row in rows)
 
-    def _strata(self, by: list[str]) -> tuple[np.ndarray, list[str]]:
+    def _strata(self, by: Sequence[str]) -> tuple[np.ndarray, list[str]]:
         """A stratum code per row for the fields in `by`, and a readable label per code."""
         codes = np.zeros(len(self.fields["subsource"]), dtype=np.int64)
         labels = [""]
@@ -74,12 +75,17 @@ class Mixture:
             present, sizes = np.unique(codes[in_pool], return_counts=True)
             cap = stratum_cap(sizes, pool.max_share)
             if len(sizes) and cap == 0:
-                raise PrepError(f"mixture stratum pool {pool.sources}: max_share {pool.max_share} needs at least "
-                                f"{int(np.ceil(1 / pool.max_share))} strata, the pool has {len(sizes)}")
+                raise PrepError(
+                    f"mixture stratum pool {pool.sources}: max_share {pool.max_share} needs at least "
+                    f"{int(np.ceil(1 / pool.max_share))} strata, the pool has {len(sizes)}"
+                )
             for code in present:
                 keep_lowest(np.flatnonzero(in_pool & (codes == code)), cap, "mixture_stratum_cap")
-            pools["+".join(pool.sources)] = {"by": pool.by, "cap_per_stratum": cap, "before": {
-                labels[code]: int(n) for code, n in zip(present, sizes)}}
+            pools["+".join(pool.sources)] = {
+                "by": pool.by,
+                "cap_per_stratum": cap,
+                "before": {labels[code]: int(n) for code, n in zip(present, sizes, strict=True)},
+            }
 
         available = {n: int((alive & (source == i)).sum()) for n, i in names.items()}
         weighted = {n: s.weight for n, s in self.config.sources.items() if s.weight is not None}

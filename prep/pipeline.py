@@ -94,8 +94,12 @@ def build(
         ledger = Ledger(names, dropped_out)
         shuffle = "mixture" in config.curation.steps and config.curation.mixture.shuffle
         spill = stack.enter_context(Spill(out.parent, shuffle_seed=config.seed if shuffle else None))
-        screening = stack.enter_context(Screening(Screen(curation.filters, corpus_steps, curation.lengths),
-                                                  default_workers() if workers is None else workers))
+        screening = stack.enter_context(
+            Screening(
+                Screen(curation.filters, corpus_steps, curation.lengths),
+                default_workers() if workers is None else workers,
+            )
+        )
 
         def keep(batch: Batch, screened: Screened) -> None:
             for source_name, reason, where, record, detail in batch.malformed:
@@ -103,12 +107,13 @@ def build(
             kept: list[Row] = []
             lines: list[bytes] = []
             sources: list[int] = []
-            for source, where, row, line, verdict in zip(batch.sources, batch.wheres, batch.rows, batch.lines,
-                                                         screened.verdicts):
+            for source, where, row, line, verdict in zip(
+                batch.sources, batch.wheres, batch.rows, batch.lines, screened.verdicts, strict=True
+            ):
                 if verdict is not None:
-                    step, reason = verdict
-                    if hasattr(curation.filters[step], "record"):
-                        curation.filters[step].record(row)
+                    by, reason = verdict
+                    if hasattr(curation.filters[by], "record"):
+                        curation.filters[by].record(row)
                     ledger.drop(names[source], reason, where=where, row=row.to_json() if ledger.keeps_rows else None)
                     continue
                 kept.append(row)
@@ -116,7 +121,7 @@ def build(
                 sources.append(source)
             spill.extend(lines, sources)
             curation.lengths.observe(screened.lengths)
-            for step, features in zip(corpus_steps, screened.features):
+            for step, features in zip(corpus_steps, screened.features, strict=True):
                 step.observe(kept, features)
 
         batch = Batch()
@@ -157,18 +162,20 @@ def build(
             for index, reason in step.select(alive.copy(), spill):
                 if alive[index]:
                     alive[index] = False
-                    source = names[spill.sources[index]]
-                    ledger.drop(source, reason, where=f"spill row {index}",
-                                row=spill.get(index) if ledger.keeps_rows else None)
+                    ledger.drop(
+                        names[spill.sources[index]],
+                        reason,
+                        where=f"spill row {index}",
+                        row=spill.get(index) if ledger.keeps_rows else None,
+                    )
 
         kept = np.flatnonzero(alive)
-        with atomic_output(out) as writer, tqdm(total=len(kept), desc="write", unit="row",
-                                                disable=not progress) as bar:
+        with atomic_output(out) as writer, tqdm(total=len(kept), desc="write", unit="row", disable=not progress) as bar:
             for piece, rows in spill.lines(kept):
                 writer.write(piece)
                 bar.update(rows)
         row_sources = np.frombuffer(spill.sources, dtype=np.uint16)
-        for name, count in zip(names, np.bincount(row_sources[kept], minlength=len(names)).tolist()):
+        for name, count in zip(names, np.bincount(row_sources[kept], minlength=len(names)).tolist(), strict=True):
             ledger.kept[name] += count
 
     total_kept = ledger.totals()["kept"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,7 +38,7 @@ class Screened:
 
 
 class Screen:
-    def __init__(self, filters: list[RowFilter], steps: list[Featurizer], lengths: LengthStats) -> None:
+    def __init__(self, filters: list[RowFilter], steps: Sequence[Featurizer], lengths: LengthStats) -> None:
         self.filters = filters
         self.steps = steps
         self.lengths = lengths

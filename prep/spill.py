@@ -65,7 +65,7 @@ class Spill:
         else:
             start = len(self.offsets)
             buckets = (shuffle_keys(np.arange(start, start + len(lines)), self.shuffle_seed) >> np.uint64(56)).tolist()
-        for line, bucket in zip(lines, buckets):
+        for line, bucket in zip(lines, buckets, strict=True):
             self.offsets.append(self._sizes[bucket])
             self.lengths.append(len(line) + 1)
             self._sizes[bucket] += len(line) + 1
@@ -101,8 +101,10 @@ class Spill:
 
         def rows() -> Iterator[tuple[int, int, int]]:  # as Python ints, a slice at a time (not 4M at once)
             for i in range(0, len(order), 1 << 16):
-                part = order[i:i + (1 << 16)]
-                yield from zip(all_buckets[part].tolist(), all_offsets[part].tolist(), all_lengths[part].tolist())
+                part = order[i : i + (1 << 16)]
+                yield from zip(
+                    all_buckets[part].tolist(), all_offsets[part].tolist(), all_lengths[part].tolist(), strict=True
+                )
 
         window, window_bucket, window_start = memoryview(b""), -1, 0
         parts: list[memoryview] = []
@@ -117,7 +119,7 @@ class Spill:
                 span = self._sizes[bucket] if self.shuffle_seed is not None else max(WINDOW, length)
                 window, window_bucket = memoryview(os.pread(f.fileno(), span, window_start)), bucket
                 at = offset - window_start
-            parts.append(window[at:at + length])
+            parts.append(window[at : at + length])
             size += length
             if size >= BUFFER:
                 yield b"".join(parts), len(parts)

@@ -32,7 +32,12 @@ def curation_steps(config: MixtureConfig, progress: bool = True) -> Curation:
     steps = Curation(lengths=LengthStats(counter))
     for name in cur.steps:
         if name == "quality":
-            steps.filters += [EmptyTurn(), Boilerplate(cur.quality), Truncated(cur.quality), Length(cur.quality, counter)]
+            steps.filters += [
+                EmptyTurn(),
+                Boilerplate(cur.quality),
+                Truncated(cur.quality),
+                Length(cur.quality, counter),
+            ]
         elif name == "language":
             from prep.filters.language import Language
 

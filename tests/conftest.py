@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-for key, value in {"AXOLOTL_DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled",
-                   "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_OFFLINE": "1"}.items():
+for key, value in {
+    "AXOLOTL_DO_NOT_TRACK": "1",
+    "HF_HUB_OFFLINE": "1",
+    "WANDB_MODE": "disabled",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_DATASETS_OFFLINE": "1",
+}.items():
     os.environ.setdefault(key, value)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,5 +84,11 @@ def axolotl_train(config: Path, timeout: int = 900) -> subprocess.CompletedProce
     """The real `axolotl train ... --launcher python`, run from the repo root like a user would."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([str(bin_dir / "axolotl"), "train", str(config), "--launcher", "python"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(bin_dir / "axolotl"), "train", str(config), "--launcher", "python"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

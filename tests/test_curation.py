@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import REPO, with_shared_paths
+
 from prep.cli import main
 from prep.config import DecontamConfig, LanguageConfig, MixtureConfig, PrepError, QualityConfig
 from prep.decontam.filter import Decontam
@@ -26,15 +26,33 @@ from prep.text import words
 
 def sample_rows(shared_data: Path) -> list[Row]:
     """All 1,675 rows of the three samples, as the adapters shape them (no curation)."""
-    rows = [Row(f"orca/{r['id']}", "orca", r["id"].split(".")[0], "gpt-4",
-                [{"from": "system", "value": r["system_prompt"]}, {"from": "human", "value": r["question"]},
-                 {"from": "gpt", "value": r["response"]}])
-            for r in map(orjson.loads, (shared_data / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines())]
+    rows = [
+        Row(
+            f"orca/{r['id']}",
+            "orca",
+            r["id"].split(".")[0],
+            "gpt-4",
+            [
+                {"from": "system", "value": r["system_prompt"]},
+                {"from": "human", "value": r["question"]},
+                {"from": "gpt", "value": r["response"]},
+            ],
+        )
+        for r in map(orjson.loads, (shared_data / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines())
+    ]
     evol = orjson.loads((shared_data / "evol_instruct/evol_instruct_v2_layout.json").read_bytes())
     rows += [Row(f"evol/{r['idx']}", "evol", None, None, r["conversations"]) for r in evol]
     plat = pq.read_table(shared_data / "platypus/open_platypus_layout.parquet").to_pylist()
-    rows += [Row(f"plat/{i}", "plat", None, None, [{"from": "human", "value": f"{r['instruction']}\n\n{r['input']}"},
-                                                  {"from": "gpt", "value": r["output"]}]) for i, r in enumerate(plat)]
+    rows += [
+        Row(
+            f"plat/{i}",
+            "plat",
+            None,
+            None,
+            [{"from": "human", "value": f"{r['instruction']}\n\n{r['input']}"}, {"from": "gpt", "value": r["output"]}],
+        )
+        for i, r in enumerate(plat)
+    ]
     return rows
 
 
@@ -43,8 +61,10 @@ def chat(prompt: str, answer: str, rid: str = "x") -> Row:
 
 
 def benchmarks(shared_data: Path) -> list[dict]:
-    return [{"name": "mmlu", "path": str(shared_data / "mmlu/test")},
-            {"name": "hellaswag", "path": str(shared_data / "hellaswag/hellaswag_val_full.txt")}]
+    return [
+        {"name": "mmlu", "path": str(shared_data / "mmlu/test")},
+        {"name": "hellaswag", "path": str(shared_data / "hellaswag/hellaswag_val_full.txt")},
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +73,7 @@ def decontam(shared_data) -> Decontam:
 
 
 # --- quality -------------------------------------------------------------------------------------------
+
 
 def test_identity_filter_catches_vicuna_answers_and_spares_words_containing_model_names(shared_data):
     rows = [r for r in sample_rows(shared_data) if r.source == "evol"]
@@ -81,8 +102,18 @@ def test_boilerplate_windows_give_the_whole_answer_verdicts(shared_data):
 
     answers = [t for r in sample_rows(shared_data) for t in r.turns("gpt")]
     rng = random.Random(0)
-    phrases = ["As an AI language model", "as a language models", "I'm sorry, but I cannot", "trained by OpenAI",
-               "I am ChatGPT", "I am GPT-45", "my knowledge cutoff", "the model", "a palm tree", "can't help with that"]
+    phrases = [
+        "As an AI language model",
+        "as a language models",
+        "I'm sorry, but I cannot",
+        "trained by OpenAI",
+        "I am ChatGPT",
+        "I am GPT-45",
+        "my knowledge cutoff",
+        "the model",
+        "a palm tree",
+        "can't help with that",
+    ]
     for _ in range(3000):
         words_ = rng.choice(answers).split(" ")[:80]
         for _ in range(rng.randint(1, 3)):
@@ -135,8 +166,10 @@ def test_compiled_language_identifier_matches_fasttext(shared_data):
     ours = FastTextLID(MODEL)
     texts = [t["value"].replace("\n", " ") for r in sample_rows(shared_data) for t in r.conversations]
     texts += [t[:200] for t in texts] + [t.upper() for t in texts[:500]]
-    vocab = [ours.vocab[ours.offsets[i]:ours.offsets[i + 1]].tobytes().decode("utf-8", "replace")
-             for i in range(ours.nwords)]
+    vocab = [
+        ours.vocab[ours.offsets[i] : ours.offsets[i + 1]].tobytes().decode("utf-8", "replace")
+        for i in range(ours.nwords)
+    ]
     rng = random.Random(0)
     for _ in range(3000):
         sentence = [rng.choice(vocab) for _ in range(rng.randint(1, 30))]
@@ -144,13 +177,14 @@ def test_compiled_language_identifier_matches_fasttext(shared_data):
     texts += ["", "  \t ", "__label__en hello", "before </s> after", "first line\nsecond line", "日本語のテキスト"]
     labels = Counter()
     for text in texts:
-        (probability, label), = reference.predict(text.split("\n")[0] + "\n", 1, 0.0, "replace")
+        ((probability, label),) = reference.predict(text.split("\n")[0] + "\n", 1, 0.0, "replace")
         assert ours.predict(text) == (label.removeprefix("__label__"), probability), text[:80]
         labels[label] += 1
     assert len(labels) > 100  # the random sentences reach most of the model's languages
 
 
 # --- decontamination ----------------------------------------------------------------------------------
+
 
 def drop(decontam: Decontam, row: Row) -> str | None:
     """As the pipeline does: the check (in a worker), then the booking of a drop (in the main process)."""
@@ -170,13 +204,18 @@ def test_benchmark_items_pasted_or_edited_are_caught(shared_data, decontam):
     long_items = [r for r in items if len(words(r["question"])) >= 14][:40]
     for r in long_items:
         # pasted into an instruction with lettered options, case and punctuation changed
-        prompt = (f"Answer the following exam question.\n\n{r['question'].upper().replace(',', '')}\n"
-                  + "\n".join(f"{'ABCD'[i]}) {r[f'choice{i}']}" for i in range(4)) + "\nAnswer:")
+        prompt = (
+            f"Answer the following exam question.\n\n{r['question'].upper().replace(',', '')}\n"
+            + "\n".join(f"{'ABCD'[i]}) {r[f'choice{i}']}" for i in range(4))
+            + "\nAnswer:"
+        )
         caught += drop(decontam, chat(prompt, "B")) == "decontam_mmlu"
     assert caught == len(long_items)
     short = next(r for r in items if 5 <= len(words(r["question"])) < 10)
     assert drop(decontam, chat(f"{short['question']}  ", "no idea")) == "decontam_mmlu"  # exact, after normalization
-    assert drop(decontam, chat(f"Please help.\n{short['question']}\nThanks", "ok")) == "decontam_mmlu"  # on its own line
+    assert (
+        drop(decontam, chat(f"Please help.\n{short['question']}\nThanks", "ok")) == "decontam_mmlu"
+    )  # on its own line
 
     hella = list(read_hellaswag_txt(shared_data / "hellaswag/hellaswag_val_full.txt"))
     for item in rng.sample(hella, 20):
@@ -198,12 +237,14 @@ def test_benchmark_source_errors_name_the_file(tmp_path):
     bad.write_text("Label: ctx\nnot a label\na\nb\nc\nd\n")
     with pytest.raises(PrepError, match=r"hs.txt line 1"):
         Decontam(DecontamConfig.model_validate({"benchmarks": [{"name": "hellaswag", "path": str(bad)}]}))
-    with pytest.raises(ValueError, match="decontam.benchmarks is empty"):
-        MixtureConfig.model_validate({"sources": [{"name": "a", "format": "openorca", "path": "x"}],
-                                      "curation": {"steps": ["decontam"]}})
+    with pytest.raises(ValueError, match=r"decontam\.benchmarks is empty"):
+        MixtureConfig.model_validate(
+            {"sources": [{"name": "a", "format": "openorca", "path": "x"}], "curation": {"steps": ["decontam"]}}
+        )
 
 
 # --- dedup and mixture through `prep build` ----------------------------------------------------------
+
 
 def run(tmp_path: Path, sources: list[dict], curation: dict, seed: int = 1, name: str = "out.jsonl"):
     out = tmp_path / name
@@ -217,16 +258,25 @@ def run(tmp_path: Path, sources: list[dict], curation: dict, seed: int = 1, name
 def test_exact_duplicates_keep_gpt4_then_longer_response(tmp_path, shared_data):
     orca = [orjson.loads(x) for x in (shared_data / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()]
     copy = tmp_path / "copy.jsonl"  # the same questions, reformatted, as GPT-3.5 answers (longer ones)
-    copy.write_bytes(b"".join(orjson.dumps({**r, "question": "  " + r["question"].lower() + " !",
-                                            "response": r["response"] + " More."}) + b"\n" for r in orca[:300]))
+    copy.write_bytes(
+        b"".join(
+            orjson.dumps({**r, "question": "  " + r["question"].lower() + " !", "response": r["response"] + " More."})
+            + b"\n"
+            for r in orca[:300]
+        )
+    )
     shorter = tmp_path / "shorter.jsonl"  # GPT-4 again, with shorter answers
     longer_than_20 = [r for r in orca[300:] if len(r["response"]) > 20][:100]
     shorter.write_bytes(b"".join(orjson.dumps({**r, "response": r["response"][:20]}) + b"\n" for r in longer_than_20))
-    rows, manifest, dropped = run(tmp_path, [
-        {"name": "gpt35", "format": "openorca", "path": str(copy), "teacher": "gpt-3.5"},
-        {"name": "short", "format": "openorca", "path": str(shorter), "teacher": "gpt-4"},
-        {"name": "gpt4", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")},
-    ], {"steps": ["exact_dedup"]})
+    rows, manifest, dropped = run(
+        tmp_path,
+        [
+            {"name": "gpt35", "format": "openorca", "path": str(copy), "teacher": "gpt-3.5"},
+            {"name": "short", "format": "openorca", "path": str(shorter), "teacher": "gpt-4"},
+            {"name": "gpt4", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")},
+        ],
+        {"steps": ["exact_dedup"]},
+    )
     assert manifest["sources"]["gpt35"]["kept"] == 0  # every copy lost to the GPT-4 original
     assert manifest["sources"]["short"]["kept"] == 0  # same teacher: the longer response wins
     ids = Counter(r["id"].split("/")[1] for r in rows)
@@ -238,7 +288,7 @@ def test_exact_duplicates_keep_gpt4_then_longer_response(tmp_path, shared_data):
 
 def grams3(text: str) -> set:
     w = words(text)
-    return {tuple(w[i:i + 3]) for i in range(max(1, len(w) - 2))}
+    return {tuple(w[i : i + 3]) for i in range(max(1, len(w) - 2))}
 
 
 def jaccard(x: set, y: set) -> float:
@@ -258,10 +308,14 @@ def test_near_duplicates_across_sources_and_precision(tmp_path, shared_data):
         planted.append({**r, "question": " ".join(w), "response": r["response"] * 2})
     copy = tmp_path / "near.jsonl"
     copy.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in planted))
-    rows, manifest, dropped = run(tmp_path, [
-        {"name": "gpt4", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")},
-        {"name": "gpt35", "format": "openorca", "path": str(copy), "teacher": "gpt-3.5"},
-    ], {"steps": ["near_dedup"]})
+    rows, manifest, dropped = run(
+        tmp_path,
+        [
+            {"name": "gpt4", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")},
+            {"name": "gpt35", "format": "openorca", "path": str(copy), "teacher": "gpt-3.5"},
+        ],
+        {"steps": ["near_dedup"]},
+    )
     near = [d for d in dropped if d["reason"] == "near_duplicate"]
     planted_dropped = [d for d in near if d["source"] == "gpt35"]
     by_id = {o["id"]: o for o in orca}
@@ -275,10 +329,17 @@ def test_near_duplicates_across_sources_and_precision(tmp_path, shared_data):
 
 
 def test_mixture_caps_weights_and_strata(tmp_path, shared_data):
-    sources = [{"name": "orca", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")},
-               {"name": "plat", "format": "platypus", "path": str(shared_data / "platypus/open_platypus_layout.parquet")}]
-    curation = {"steps": ["mixture"], "mixture": {
-        "sources": {"plat": {"cap": 50}}, "strata": [{"sources": ["orca"], "by": ["subsource"], "max_share": 0.25}]}}
+    sources = [
+        {"name": "orca", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")},
+        {"name": "plat", "format": "platypus", "path": str(shared_data / "platypus/open_platypus_layout.parquet")},
+    ]
+    curation = {
+        "steps": ["mixture"],
+        "mixture": {
+            "sources": {"plat": {"cap": 50}},
+            "strata": [{"sources": ["orca"], "by": ["subsource"], "max_share": 0.25}],
+        },
+    }
     rows, manifest, _ = run(tmp_path, sources, curation)
     assert manifest["sources"]["plat"] == {"read": 175, "kept": 50, "dropped": {"mixture_source_cap": 125}}
     sub = Counter(r["subsource"] for r in rows if r["source"] == "orca")
@@ -299,8 +360,11 @@ def test_mixture_caps_weights_and_strata(tmp_path, shared_data):
 
 def test_step_order_is_validated():
     src = [{"name": "a", "format": "openorca", "path": "x"}]
-    for steps, msg in [(["exact_dedup", "quality"], "must come before"), (["mixture", "near_dedup"], "last"),
-                       (["quality", "typo"], "unknown steps")]:
+    for steps, msg in [
+        (["exact_dedup", "quality"], "must come before"),
+        (["mixture", "near_dedup"], "last"),
+        (["quality", "typo"], "unknown steps"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             MixtureConfig.model_validate({"sources": src, "curation": {"steps": steps}})
     with pytest.raises(ValueError, match="not configured"):
@@ -308,6 +372,7 @@ def test_step_order_is_validated():
 
 
 # --- the demo mixture end to end ----------------------------------------------------------------------
+
 
 def demo_config(tmp_path: Path, shared_data: Path, **curation) -> Path:
     config = with_shared_paths(yaml.safe_load((REPO / "prep/mixtures/demo.yml").read_text()), shared_data)
@@ -338,8 +403,9 @@ def test_demo_build_manifest_arithmetic_and_decontam_report(tmp_path, shared_dat
     path.write_text(yaml.safe_dump(config))
 
     out, dropped = tmp_path / "out.jsonl", tmp_path / "dropped.jsonl"
-    result = CliRunner().invoke(main, ["build", "--config", str(path), "--out", str(out), "--dropped", str(dropped),
-                                       "--no-progress"])
+    result = CliRunner().invoke(
+        main, ["build", "--config", str(path), "--out", str(out), "--dropped", str(dropped), "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
     m = orjson.loads(manifest_path(out).read_bytes())
     for s in m["sources"].values():
@@ -364,12 +430,22 @@ def test_lengths_in_tokens_with_a_local_tokenizer(tmp_path, shared_data):
 
     texts = [t["value"] for r in sample_rows(shared_data)[:300] for t in r.conversations]
     train_tokenizer(texts, 512).save_pretrained(tmp_path / "tok")
-    sources = [{"name": "plat", "format": "platypus", "path": str(shared_data / "platypus/open_platypus_layout.parquet")}]
-    rows, manifest, dropped = run(tmp_path, sources, {"steps": ["quality"], "tokenizer": str(tmp_path / "tok"),
-                                                      "quality": {"max_total_tokens": 200}})
+    sources = [
+        {"name": "plat", "format": "platypus", "path": str(shared_data / "platypus/open_platypus_layout.parquet")}
+    ]
+    _, manifest, dropped = run(
+        tmp_path,
+        sources,
+        {"steps": ["quality"], "tokenizer": str(tmp_path / "tok"), "quality": {"max_total_tokens": 200}},
+    )
     assert manifest["lengths"]["unit"] == "tokens"
-    assert manifest["lengths"]["plat"]["max"] <= 200 < max(len(r["output"]) for r in
-                                                             pq.read_table(shared_data / "platypus/open_platypus_layout.parquet").to_pylist())
+    assert (
+        manifest["lengths"]["plat"]["max"]
+        <= 200
+        < max(
+            len(r["output"]) for r in pq.read_table(shared_data / "platypus/open_platypus_layout.parquet").to_pylist()
+        )
+    )
     assert manifest["sources"]["plat"]["dropped"]["too_long"] == sum(d["reason"] == "too_long" for d in dropped) > 0
 
 
@@ -391,4 +467,5 @@ def test_compiled_word_hashes_split_words_as_the_regex_does(shared_data):
         assert len(lines) == text.lower().count("\n") + 2
     assert (word_hashes("Hello, WORLD!")[0] == word_hashes("hello world")[0]).all()
     assert len(set(word_hashes(" ".join(sorted({w for t in texts for w in words(t)})))[0])) == len(
-        {w for t in texts for w in words(t)})  # no collisions among the samples' distinct words
+        {w for t in texts for w in words(t)}
+    )  # no collisions among the samples' distinct words

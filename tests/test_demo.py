@@ -22,8 +22,10 @@ def snapshot() -> dict:
     reports = OUT / "smoke/eval_reports"
     return {
         "mixture_sha256": hashlib.sha256((OUT / "merged.jsonl").read_bytes()).hexdigest(),
-        "scores": {p.name: {t: r["value"] for t, r in json.loads(p.read_text())["tasks"].items()}
-                   for p in sorted(reports.glob("epoch_*.json"))},
+        "scores": {
+            p.name: {t: r["value"] for t, r in json.loads(p.read_text())["tasks"].items()}
+            for p in sorted(reports.glob("epoch_*.json"))
+        },
         "checkpoints": sorted(p.name for p in (OUT / "smoke").glob("checkpoint-*")),
     }
 
@@ -31,8 +33,13 @@ def snapshot() -> dict:
 def test_make_demo_runs_the_whole_chain_and_is_idempotent():
     first = make_demo()
     # it says where each artifact is
-    for path in ("demo-out/merged.jsonl", "demo-out/dropped.jsonl", "demo-out/tiny-llama",
-                 "demo-out/smoke/eval_reports/epoch_*.json", "convergence.png"):
+    for path in (
+        "demo-out/merged.jsonl",
+        "demo-out/dropped.jsonl",
+        "demo-out/tiny-llama",
+        "demo-out/smoke/eval_reports/epoch_*.json",
+        "convergence.png",
+    ):
         assert path in first.stdout
     # curation ran on the real samples and every row is accounted for
     manifest = json.loads((OUT / "merged.jsonl.manifest.json").read_text())

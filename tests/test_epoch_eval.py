@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import ValidationError
-
 from conftest import REPO, axolotl_train, smoke_recipe
+from pydantic import ValidationError
 
 SMOKE = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())
 TOL = 1e-6
@@ -50,16 +49,21 @@ def subprocess_run(tmp_path_factory, tiny_llama, merged_jsonl, shared_data) -> P
     file is missing (a data directory holding only hellaswag/)."""
     data = tmp_path_factory.mktemp("partial-data")
     (data / "hellaswag").symlink_to(shared_data / "hellaswag", target_is_directory=True)
-    tasks = [{"name": "no_such_task", "num_fewshot": 0, "metric": "acc"},
-             {"name": "mmlu_local_anatomy", "num_fewshot": 5, "metric": "acc"},
-             {"name": "hellaswag_local", "num_fewshot": 10, "metric": "acc_norm",
-              "limit": task_limit("hellaswag_local")}]
-    return train(tmp_path_factory.mktemp("subprocess"), tiny_llama, merged_jsonl,
-                 epoch_eval=block(shared_data, mode="subprocess", task_data_dir=str(data), tasks=tasks,
-                                  eval_base_model=False))
+    tasks = [
+        {"name": "no_such_task", "num_fewshot": 0, "metric": "acc"},
+        {"name": "mmlu_local_anatomy", "num_fewshot": 5, "metric": "acc"},
+        {"name": "hellaswag_local", "num_fewshot": 10, "metric": "acc_norm", "limit": task_limit("hellaswag_local")},
+    ]
+    return train(
+        tmp_path_factory.mktemp("subprocess"),
+        tiny_llama,
+        merged_jsonl,
+        epoch_eval=block(shared_data, mode="subprocess", task_data_dir=str(data), tasks=tasks, eval_base_model=False),
+    )
 
 
 # ---- config validation ----------------------------------------------------------------------------
+
 
 def validated(cfg: dict):
     from axolotl.integrations.base import PluginManager
@@ -90,6 +94,7 @@ def test_axolotl_validation_accepts_the_block_and_rejects_typos(tmp_path, tiny_l
 
 
 # ---- inline mode through axolotl train --------------------------------------------------------------
+
 
 def test_inline_writes_a_report_per_epoch_with_both_tasks(inline_run):
     got = reports(inline_run)
@@ -132,20 +137,44 @@ def lm_eval_cli(checkpoint: Path, task: str, fewshot: int, shared_data: Path, ou
     from evals.tasks import TASKS_DIR
 
     bin_dir = Path(sys.executable).parent
-    run = subprocess.run([str(bin_dir / "lm_eval"), "--model", "hf", "--model_args",
-                          f"pretrained={checkpoint}", "--device", "cpu", "--tasks", task, "--num_fewshot", str(fewshot),
-                          "--limit", str(task_limit(task)), "--batch_size",
-                          str(SMOKE["epoch_eval"]["batch_size"]), "--include_path", str(TASKS_DIR),
-                          "--metadata", json.dumps({"data_dir": str(shared_data)}), "--output_path", str(out)],
-                         capture_output=True, text=True, timeout=600, cwd=REPO)
+    run = subprocess.run(
+        [
+            str(bin_dir / "lm_eval"),
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={checkpoint}",
+            "--device",
+            "cpu",
+            "--tasks",
+            task,
+            "--num_fewshot",
+            str(fewshot),
+            "--limit",
+            str(task_limit(task)),
+            "--batch_size",
+            str(SMOKE["epoch_eval"]["batch_size"]),
+            "--include_path",
+            str(TASKS_DIR),
+            "--metadata",
+            json.dumps({"data_dir": str(shared_data)}),
+            "--output_path",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     (result,) = out.rglob("results_*.json")
     return json.loads(result.read_text())["results"][task]
 
 
 @pytest.mark.parametrize("task,fewshot,metric", [("mmlu_local", 5, "acc"), ("hellaswag_local", 10, "acc_norm")])
-def test_inline_numbers_equal_the_lm_eval_cli_on_the_saved_checkpoint(inline_run, shared_data, tmp_path,
-                                                                      task, fewshot, metric):
+def test_inline_numbers_equal_the_lm_eval_cli_on_the_saved_checkpoint(
+    inline_run, shared_data, tmp_path, task, fewshot, metric
+):
     last = reports(inline_run)[2]
     cli = lm_eval_cli(Path(last["checkpoint"]), task, fewshot, shared_data, tmp_path)
     mine = last["tasks"][task]
@@ -154,6 +183,7 @@ def test_inline_numbers_equal_the_lm_eval_cli_on_the_saved_checkpoint(inline_run
 
 
 # ---- subprocess mode, failures ----------------------------------------------------------------------
+
 
 def test_subprocess_mode_records_failures_and_training_completes(subprocess_run, inline_run):
     got = reports(subprocess_run)
@@ -175,6 +205,7 @@ def test_subprocess_mode_records_failures_and_training_completes(subprocess_run,
 
 def test_inline_eval_leaves_training_untouched(subprocess_run, inline_run):
     """The inline evals ran inside the training process; the losses match the run that evaluated elsewhere."""
+
     def losses(out: Path) -> list[float]:
         history = json.loads((checkpoints(out)[-1] / "trainer_state.json").read_text())["log_history"]
         return [h[k] for h in history for k in ("loss", "eval_loss") if k in h]
@@ -183,6 +214,7 @@ def test_inline_eval_leaves_training_untouched(subprocess_run, inline_run):
 
 
 # ---- queue mode and the watcher ---------------------------------------------------------------------
+
 
 def test_evals_watch_runs_queued_jobs_until_training_is_done(subprocess_run, tmp_path):
     """The jobs the plugin wrote in the subprocess run are queue jobs too (queue mode only enqueues them
@@ -197,8 +229,13 @@ def test_evals_watch_runs_queued_jobs_until_training_is_done(subprocess_run, tmp
     queue.mark_training_done(out)
 
     bin_dir = Path(sys.executable).parent
-    run = subprocess.run([str(bin_dir / "evals"), "watch", str(out), "--poll", "1"], capture_output=True,
-                         text=True, timeout=900, cwd=REPO)
+    run = subprocess.run(
+        [str(bin_dir / "evals"), "watch", str(out), "--poll", "1"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     assert "ran 2 job(s): epoch 1 partial, epoch 2 partial" in run.stdout
     states = {d.name: sorted(p.name for p in d.iterdir()) for d in (out / "eval_queue").iterdir() if d.is_dir()}
@@ -206,11 +243,14 @@ def test_evals_watch_runs_queued_jobs_until_training_is_done(subprocess_run, tmp
     before = reports(subprocess_run)
     for epoch, r in reports(out).items():
         assert r["mode"] == "queue"
-        assert {n: t["status"] for n, t in r["tasks"].items()} == {n: t["status"] for n, t in before[epoch]["tasks"].items()}
+        assert {n: t["status"] for n, t in r["tasks"].items()} == {
+            n: t["status"] for n, t in before[epoch]["tasks"].items()
+        }
         assert r["tasks"]["hellaswag_local"]["value"] == before[epoch]["tasks"]["hellaswag_local"]["value"]
 
 
 # ---- evals report -----------------------------------------------------------------------------------
+
 
 def test_evals_report_renders_table_summary_and_plot(inline_run, subprocess_run, tmp_path):
     from click.testing import CliRunner
@@ -226,7 +266,10 @@ def test_evals_report_renders_table_summary_and_plot(inline_run, subprocess_run,
     assert f"best epoch: {best['epoch']}" in result.output
     md = (inline_run / "eval_reports/summary.md").read_text()
     cells = " | ".join(f"{t['value']:.4f} ± {t['stderr']:.4f}" for _, t in sorted(got[1]["tasks"].items()))
-    assert f"| 1{' *' if best['epoch'] == 1 else ''} | {got[1]['global_step']} | {cells} | {mean_score(got[1]):.4f} | ok |" in md
+    assert (
+        f"| 1{' *' if best['epoch'] == 1 else ''} | {got[1]['global_step']} | {cells} | {mean_score(got[1]):.4f} | ok |"
+        in md
+    )
     png = (inline_run / "eval_reports/convergence.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lm_eval
 import pytest
 import yaml
 
-import lm_eval
 from evals.tasks import TASKS_DIR
 
 LM_EVAL_TASKS = Path(lm_eval.__file__).parent / "tasks"
@@ -28,8 +28,17 @@ IgnoreFunctions.add_constructor("!function", lambda loader, node: f"!function {l
 def test_mmlu_local_mirrors_lm_eval_mmlu():
     theirs_dir, ours_dir = LM_EVAL_TASKS / "mmlu/default", TASKS_DIR / "mmlu_local"
     theirs, ours = load(theirs_dir / "_default_template_yaml"), load(ours_dir / "_mmlu_local_template_yaml")
-    for key in ("test_split", "fewshot_split", "fewshot_config", "output_type", "doc_to_text", "doc_to_choice",
-                "doc_to_target", "metric_list", "metadata"):
+    for key in (
+        "test_split",
+        "fewshot_split",
+        "fewshot_config",
+        "output_type",
+        "doc_to_text",
+        "doc_to_choice",
+        "doc_to_target",
+        "metric_list",
+        "metadata",
+    ):
         assert ours[key] == theirs[key], key
     assert theirs["dataset_path"] == "cais/mmlu" and ours["custom_dataset"] == "!function utils.load_mmlu"
     subjects = sorted(theirs_dir.glob("mmlu_*.yaml"))
@@ -47,9 +56,20 @@ def test_mmlu_local_mirrors_lm_eval_mmlu():
 
 
 def test_hellaswag_local_mirrors_lm_eval_hellaswag():
-    theirs, ours = load(LM_EVAL_TASKS / "hellaswag/hellaswag.yaml"), load(TASKS_DIR / "hellaswag_local/hellaswag_local.yaml")
-    for key in ("output_type", "validation_split", "process_docs", "doc_to_text", "doc_to_target", "doc_to_choice",
-                "metric_list", "metadata"):
+    theirs, ours = (
+        load(LM_EVAL_TASKS / "hellaswag/hellaswag.yaml"),
+        load(TASKS_DIR / "hellaswag_local/hellaswag_local.yaml"),
+    )
+    for key in (
+        "output_type",
+        "validation_split",
+        "process_docs",
+        "doc_to_text",
+        "doc_to_target",
+        "doc_to_choice",
+        "metric_list",
+        "metadata",
+    ):
         assert ours[key] == theirs[key], key
     assert ours["training_split"] is None  # no train split offline: few-shot from validation, the row itself excluded
 
@@ -65,12 +85,17 @@ def test_prompts_are_lm_eval_prompts_on_the_real_rows(shared_data):
     none_row = next(d for d in docs if "None" in d["choices"])  # kept as the string, not a missing value
     assert f"A. {none_row['choices'][0]}\n" in mmlu.doc_to_text(none_row)
     first = docs[0]
-    assert mmlu.doc_to_text(first) == (f"{first['question'].strip()}\nA. {first['choices'][0]}\nB. {first['choices'][1]}"
-                                       f"\nC. {first['choices'][2]}\nD. {first['choices'][3]}\nAnswer:")
+    assert mmlu.doc_to_text(first) == (
+        f"{first['question'].strip()}\nA. {first['choices'][0]}\nB. {first['choices'][1]}"
+        f"\nC. {first['choices'][2]}\nD. {first['choices'][3]}\nAnswer:"
+    )
     assert mmlu.doc_to_choice(first) == ["A", "B", "C", "D"]
     hs_docs = list(hs.validation_docs())
     assert len(hs_docs) == 1000
-    assert hs_docs[0]["query"] == "Pole vault: Pole vault is a sport where you run with a pole and stop and swing your body. A few women"
+    assert (
+        hs_docs[0]["query"]
+        == "Pole vault: Pole vault is a sport where you run with a pole and stop and swing your body. A few women"
+    )
     assert hs.doc_to_target(hs_docs[0]) == 3
 
 
@@ -83,7 +108,8 @@ def test_bad_rows_fail_naming_file_row_and_field(tmp_path, shared_data):
     for split in ("test", "dev"):
         (tmp_path / "mmlu" / split).mkdir(parents=True)
         (tmp_path / "mmlu" / split / f"anatomy_{split}.csv").write_text(
-            (shared_data / "mmlu" / split / f"anatomy_{split}.csv").read_text())
+            (shared_data / "mmlu" / split / f"anatomy_{split}.csv").read_text()
+        )
     bad = tmp_path / "mmlu/test/anatomy_test.csv"
     lines = bad.read_text().splitlines()
     lines[3] = lines[3].rsplit(",", 1)[0] + ",E"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
+from test_preflight_estimate import FIXTURE_70B, full_ft, zero3_json
 
 from prep.cli import main
-from test_preflight_estimate import FIXTURE_70B, full_ft, zero3_json
 
 
 def fit(tmp_path: Path, config: dict, *args: str):
@@ -50,8 +50,18 @@ def test_70b_with_offload_fits_one_node_with_2tb_ram_not_1tb(tmp_path):
 
 def test_disk_refusal_offers_a_limit_and_save_only_model(tmp_path):
     # 5 epoch saves of 899 GiB with save_total_limit 2 peak at 3 checkpoints = 2.63 TiB
-    run = fit(tmp_path, full_ft(zero3_json(tmp_path, offload=True)), "--gpus", "8", "--gpu-mem", "80",
-              "--ram", "2048", "--disk", "2000")
+    run = fit(
+        tmp_path,
+        full_ft(zero3_json(tmp_path, offload=True)),
+        "--gpus",
+        "8",
+        "--gpu-mem",
+        "80",
+        "--ram",
+        "2048",
+        "--disk",
+        "2000",
+    )
     assert run.exit_code == 1
     assert "disk / run (peak): needs 2.63 TiB, has 1.95 TiB" in run.output
     assert "save_total_limit: 1" in run.output and "save_only_model: true (128.5 GiB/save" in run.output

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plugins.preflight.args import PreflightConfig
-from plugins.preflight.estimate import DEEPSPEED_MIXED, GiB, ZERO_PAPER, estimate, model_states
+from plugins.preflight.estimate import DEEPSPEED_MIXED, ZERO_PAPER, GiB, estimate, model_states
 from plugins.preflight.plan import Sharding, plan_from_config
 from plugins.preflight.shape import load_shape
 
@@ -46,13 +46,21 @@ def test_zero_paper_figure_1(stage, published_gb):
 #           62.23 | 5.43 | offload_param=none, offload_optimizer=cpu
 #            (n/a) | 46.91 | no offload
 #   2 GPUs: 62.23 | 2.84 | offload_optimizer=cpu;   (n/a) | 23.58 | no offload
-@pytest.mark.parametrize("gpus, opt, param, cpu_gib, gpu_gib", [
-    (1, True, True, 70.00, 0.25), (1, True, False, 62.23, 5.43), (1, False, False, 0.0, 46.91),
-    (2, True, False, 62.23, 2.84), (2, False, False, 0.0, 23.58)])
+@pytest.mark.parametrize(
+    "gpus, opt, param, cpu_gib, gpu_gib",
+    [
+        (1, True, True, 70.00, 0.25),
+        (1, True, False, 62.23, 5.43),
+        (1, False, False, 0.0, 46.91),
+        (2, True, False, 62.23, 2.84),
+        (2, False, False, 0.0, 23.58),
+    ],
+)
 def test_deepspeed_zero3_estimator_figures(gpus, opt, param, cpu_gib, gpu_gib):
     params, largest = 2783.5e6, 65.5e6  # the printed figures are truncated to whole millions
-    states = model_states(params, DEEPSPEED_MIXED,
-                          Sharding(stage=3, offload_optimizer=opt, offload_param=param, deepspeed=True), dp=gpus)
+    states = model_states(
+        params, DEEPSPEED_MIXED, Sharding(stage=3, offload_optimizer=opt, offload_param=param, deepspeed=True), dp=gpus
+    )
     assert states.gpu / GiB + 4 * largest / GiB == pytest.approx(gpu_gib, abs=0.05)
     host = states.host * gpus * PreflightConfig().host_buffer_factor  # per node: every local rank's offload
     assert host / GiB == pytest.approx(cpu_gib, abs=0.05)
@@ -60,10 +68,21 @@ def test_deepspeed_zero3_estimator_figures(gpus, opt, param, cpu_gib, gpu_gib):
 
 def full_ft(ds_json: Path, **over) -> dict:
     """The 70B full fine-tune as recipes/llama2-70b-merged.yml sets it up."""
-    return {"base_model": str(FIXTURE_70B), "datasets": [], "sequence_len": 4096, "micro_batch_size": 1,
-            "gradient_checkpointing": True, "attn_implementation": "flash_attention_2", "bf16": True,
-            "deepspeed": str(ds_json), "num_epochs": 5, "save_strategy": "epoch", "save_total_limit": 2,
-            "output_dir": "out", **over}
+    return {
+        "base_model": str(FIXTURE_70B),
+        "datasets": [],
+        "sequence_len": 4096,
+        "micro_batch_size": 1,
+        "gradient_checkpointing": True,
+        "attn_implementation": "flash_attention_2",
+        "bf16": True,
+        "deepspeed": str(ds_json),
+        "num_epochs": 5,
+        "save_strategy": "epoch",
+        "save_total_limit": 2,
+        "output_dir": "out",
+        **over,
+    }
 
 
 def zero3_json(tmp_path: Path, offload: bool) -> Path:
@@ -110,9 +129,20 @@ def write_llama(tmp_path: Path, **values) -> Path:
 
 
 def qlora(base: Path, seq: int) -> dict:
-    return {"base_model": str(base), "datasets": [], "adapter": "qlora", "load_in_4bit": True, "lora_r": 64,
-            "lora_target_linear": True, "optimizer": "paged_adamw_32bit", "sequence_len": seq,
-            "micro_batch_size": 1, "gradient_checkpointing": True, "bf16": True, "output_dir": "out"}
+    return {
+        "base_model": str(base),
+        "datasets": [],
+        "adapter": "qlora",
+        "load_in_4bit": True,
+        "lora_r": 64,
+        "lora_target_linear": True,
+        "optimizer": "paged_adamw_32bit",
+        "sequence_len": seq,
+        "micro_batch_size": 1,
+        "gradient_checkpointing": True,
+        "bf16": True,
+        "output_dir": "out",
+    }
 
 
 def test_qlora_65b_fits_one_48gb_gpu_and_full_16bit_needs_over_780gb(tmp_path):
@@ -125,8 +155,10 @@ def test_qlora_65b_fits_one_48gb_gpu_and_full_16bit_needs_over_780gb(tmp_path):
     cfg = PreflightConfig()
     est = estimate(plan_from_config(qlora(base, 512), tmp_path), shape, cfg, 1, 1)
     assert est.gpu_total < 48 * GiB
-    full = plan_from_config({**qlora(base, 512), "adapter": None, "load_in_4bit": False,
-                             "deepspeed": str(zero3_json(tmp_path, False))}, tmp_path)
+    full = plan_from_config(
+        {**qlora(base, 512), "adapter": None, "load_in_4bit": False, "deepspeed": str(zero3_json(tmp_path, False))},
+        tmp_path,
+    )
     assert estimate(full, shape, cfg, 1, 1).gpu_total > 780e9
 
 

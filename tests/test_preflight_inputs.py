@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 
-from plugins.preflight.inputs import check_datasets, check_model
 from test_preflight_estimate import FIXTURE_70B
 
-SHAREGPT = {"path": "data.jsonl", "ds_type": "json", "type": "chat_template", "field_messages": "conversations",
-            "message_property_mappings": {"role": "from", "content": "value"}}
+from plugins.preflight.inputs import check_datasets, check_model
+
+SHAREGPT = {
+    "path": "data.jsonl",
+    "ds_type": "json",
+    "type": "chat_template",
+    "field_messages": "conversations",
+    "message_property_mappings": {"role": "from", "content": "value"},
+}
 
 
 def test_real_prep_build_output_parses_as_the_recipe_declares(tmp_path, merged_jsonl):
@@ -29,8 +35,11 @@ def test_a_bad_row_is_named_by_file_and_line(tmp_path):
 
 
 def test_missing_local_dataset_and_offline_hub_dataset(tmp_path):
-    missing, hub = check_datasets([{**SHAREGPT, "path": "./data/merged.jsonl"},
-                                   {"path": "Open-Orca/OpenOrca", "type": "chat_template"}], tmp_path, rows=10)
+    missing, hub = check_datasets(
+        [{**SHAREGPT, "path": "./data/merged.jsonl"}, {"path": "Open-Orca/OpenOrca", "type": "chat_template"}],
+        tmp_path,
+        rows=10,
+    )
     assert missing.status == "fail" and "datasets[0].path = ./data/merged.jsonl: file not found" in missing.detail
     assert hub.status == "warn" and "not checked (HF_HUB_OFFLINE=1)" in hub.detail
 

@@ -26,8 +26,7 @@ def test_disk_budget_refuses_and_override_trains(tmp_path, tiny_llama, merged_js
     # two epoch checkpoints of the tiny fp32 model (weights + Adam moments) cannot fit a 1 MiB budget
     refused = tmp_path / "refused"
     refused.mkdir()
-    config = smoke_recipe(refused, tiny_llama, merged_jsonl, plugins=PLUGIN,
-                          preflight={"disk_budget_gb": 1 / 1024})
+    config = smoke_recipe(refused, tiny_llama, merged_jsonl, plugins=PLUGIN, preflight={"disk_budget_gb": 1 / 1024})
     run = axolotl_train(config)
     out = run.stdout + run.stderr
     assert run.returncode != 0
@@ -38,8 +37,9 @@ def test_disk_budget_refuses_and_override_trains(tmp_path, tiny_llama, merged_js
 
     allowed = tmp_path / "allowed"
     allowed.mkdir()
-    config = smoke_recipe(allowed, tiny_llama, merged_jsonl, plugins=PLUGIN,
-                          preflight={"disk_budget_gb": 1 / 1024, "override": ["disk"]})
+    config = smoke_recipe(
+        allowed, tiny_llama, merged_jsonl, plugins=PLUGIN, preflight={"disk_budget_gb": 1 / 1024, "override": ["disk"]}
+    )
     run = axolotl_train(config)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-4000:]

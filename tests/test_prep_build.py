@@ -13,12 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import REPO, with_shared_paths
+
 from prep.cli import main
 from prep.config import MixtureConfig, PrepError
 from prep.pipeline import build, manifest_path
-
 
 NO_CURATION = {"steps": []}  # these tests check the adapters exactly; tests/test_curation*.py check curation
 
@@ -36,8 +35,10 @@ def orca_rows(shared_data: Path) -> list[dict]:
 
 
 def test_openorca_parquet(tmp_path, shared_data):
-    rows, manifest = run_build(tmp_path, [{"name": "orca", "format": "openorca",
-                                           "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")}])
+    rows, manifest = run_build(
+        tmp_path,
+        [{"name": "orca", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")}],
+    )
     assert manifest["sources"]["orca"] == {"read": 1000, "kept": 1000, "dropped": {}}
     # the sub-source counts the data README gives for the sample's id prefixes
     assert Counter(r["subsource"] for r in rows) == {"t0": 265, "cot": 248, "niv": 244, "flan": 243}
@@ -90,7 +91,7 @@ def test_spill_writes_each_kept_row_once_in_its_seeded_order(tmp_path, shared_da
     def written(seed: int | None) -> list[bytes]:
         with Spill(tmp_path, shuffle_seed=seed) as spill:
             for i in range(0, len(lines), 100):
-                spill.extend(lines[i:i + 100], [i % 3] * len(lines[i:i + 100]))
+                spill.extend(lines[i : i + 100], [i % 3] * len(lines[i : i + 100]))
             assert all(spill.get(i) == orjson.loads(lines[i]) for i in range(0, len(lines), 37))
             return b"".join(piece for piece, _ in spill.lines(kept)).splitlines()
 
@@ -129,7 +130,10 @@ def test_platypus_joins_input(tmp_path, shared_data):
     rows, _ = run_build(tmp_path, [{"name": "platypus", "format": "platypus", "path": str(path)}])
     assert len(rows) == len(src) == 175
     with_input = next(i for i, r in enumerate(src) if r["input"].strip())
-    assert rows[with_input]["conversations"][0]["value"] == f"{src[with_input]['instruction'].strip()}\n\n{src[with_input]['input'].strip()}"
+    assert (
+        rows[with_input]["conversations"][0]["value"]
+        == f"{src[with_input]['instruction'].strip()}\n\n{src[with_input]['input'].strip()}"
+    )
     without = next(i for i, r in enumerate(src) if not r["input"].strip())
     assert rows[without]["conversations"][0]["value"] == src[without]["instruction"]
     assert {r["subsource"] for r in rows} == {"alpaca_seed_tasks"}
@@ -139,13 +143,27 @@ def test_generic_sharegpt_and_alpaca(tmp_path, shared_data):
     evol = orjson.loads((shared_data / "evol_instruct/evol_instruct_v2_layout.json").read_bytes())
     messages = tmp_path / "chat" / "messages.jsonl"  # OpenAI-style roles, in a directory
     messages.parent.mkdir()
-    messages.write_bytes(b"".join(orjson.dumps({"messages": [
-        {"role": {"human": "user", "gpt": "assistant"}[t["from"]], "content": t["value"]} for t in r["conversations"]
-    ]}) + b"\n" for r in evol[:50]))
-    rows, manifest = run_build(tmp_path, [
-        {"name": "chat", "format": "sharegpt", "path": str(messages.parent)},
-        {"name": "seed", "format": "alpaca", "path": str(shared_data / "platypus/*.parquet")},
-    ])
+    messages.write_bytes(
+        b"".join(
+            orjson.dumps(
+                {
+                    "messages": [
+                        {"role": {"human": "user", "gpt": "assistant"}[t["from"]], "content": t["value"]}
+                        for t in r["conversations"]
+                    ]
+                }
+            )
+            + b"\n"
+            for r in evol[:50]
+        )
+    )
+    rows, manifest = run_build(
+        tmp_path,
+        [
+            {"name": "chat", "format": "sharegpt", "path": str(messages.parent)},
+            {"name": "seed", "format": "alpaca", "path": str(shared_data / "platypus/*.parquet")},
+        ],
+    )
     assert manifest["sources"]["chat"]["kept"] == 50 and manifest["sources"]["seed"]["kept"] == 175
     assert rows[7]["conversations"] == evol[7]["conversations"] and rows[7]["id"] == "chat/7"
 
@@ -170,24 +188,45 @@ def test_malformed_rows_counted_by_reason(tmp_path, shared_data):
     evol_path = tmp_path / "evol.json"
     evol_path.write_bytes(orjson.dumps(evol))
     dropped = tmp_path / "dropped.jsonl"
-    rows, manifest = run_build(tmp_path, [
-        {"name": "orca", "format": "openorca", "path": str(corrupt_orca(tmp_path, shared_data))},
-        {"name": "evol", "format": "evol_instruct", "path": str(evol_path)},
-    ], dropped=dropped)
-    assert manifest["sources"]["orca"] == {"read": 20, "kept": 16, "dropped": {
-        "empty_field": 1, "invalid_json": 1, "missing_field": 1, "not_a_string": 1}}
-    assert manifest["sources"]["evol"] == {"read": 10, "kept": 7, "dropped": {
-        "empty_conversation": 1, "roles_not_alternating": 1, "unknown_role": 1}}
+    rows, manifest = run_build(
+        tmp_path,
+        [
+            {"name": "orca", "format": "openorca", "path": str(corrupt_orca(tmp_path, shared_data))},
+            {"name": "evol", "format": "evol_instruct", "path": str(evol_path)},
+        ],
+        dropped=dropped,
+    )
+    assert manifest["sources"]["orca"] == {
+        "read": 20,
+        "kept": 16,
+        "dropped": {"empty_field": 1, "invalid_json": 1, "missing_field": 1, "not_a_string": 1},
+    }
+    assert manifest["sources"]["evol"] == {
+        "read": 10,
+        "kept": 7,
+        "dropped": {"empty_conversation": 1, "roles_not_alternating": 1, "unknown_role": 1},
+    }
     for s in manifest["sources"].values():
         assert s["read"] == s["kept"] + sum(s["dropped"].values())
-    assert manifest["totals"] == {"read": 30, "kept": 23, "dropped": {
-        "empty_conversation": 1, "empty_field": 1, "invalid_json": 1, "missing_field": 1, "not_a_string": 1,
-        "roles_not_alternating": 1, "unknown_role": 1}}
+    assert manifest["totals"] == {
+        "read": 30,
+        "kept": 23,
+        "dropped": {
+            "empty_conversation": 1,
+            "empty_field": 1,
+            "invalid_json": 1,
+            "missing_field": 1,
+            "not_a_string": 1,
+            "roles_not_alternating": 1,
+            "unknown_role": 1,
+        },
+    }
     assert len(rows) == 23
     kept_dropped = [orjson.loads(x) for x in dropped.read_bytes().splitlines()]
     assert len(kept_dropped) == 7
     assert {d["where"] for d in kept_dropped if d["source"] == "orca"} == {
-        f"{tmp_path / 'orca_bad.jsonl'} row {n}" for n in (2, 3, 4, 5)}
+        f"{tmp_path / 'orca_bad.jsonl'} row {n}" for n in (2, 3, 4, 5)
+    }
 
 
 @pytest.mark.parametrize("row, field", [(2, "question"), (3, "response")])
@@ -201,9 +240,14 @@ def test_strict_names_file_row_and_field(tmp_path, shared_data, row, field):
     out = tmp_path / "out.jsonl"
     out.write_text("previous\n")
     with pytest.raises(PrepError, match=rf"orca_bad.jsonl row {row}, field '{field}'"):
-        build(MixtureConfig.model_validate({"sources": [{"name": "o", "format": "openorca", "path": str(path)}],
-                                            "curation": NO_CURATION}),
-              out, strict=True, progress=False)
+        build(
+            MixtureConfig.model_validate(
+                {"sources": [{"name": "o", "format": "openorca", "path": str(path)}], "curation": NO_CURATION}
+            ),
+            out,
+            strict=True,
+            progress=False,
+        )
     assert out.read_text() == "previous\n"  # atomic: the old output survives a failed run
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orca_bad.jsonl", "out.jsonl"]
 
@@ -228,24 +272,34 @@ def test_cli_is_deterministic_and_manifest_hashes_output(tmp_path, shared_data):
     assert manifest["sha256"] == hashlib.sha256(outputs[0]).hexdigest()
     assert manifest["rows"] == len(outputs[0].splitlines()) == manifest["totals"]["kept"]
     assert manifest["seed"] == 42 and [s["name"] for s in manifest["config"]["sources"]] == [
-        "openorca_gpt4", "evol_instruct", "platypus"]
+        "openorca_gpt4",
+        "evol_instruct",
+        "platypus",
+    ]
 
 
 def test_cli_subprocess_reports_bad_config(tmp_path, shared_data):
     prep = Path(sys.executable).parent / "prep"
     config = write_demo_config(tmp_path, shared_data)
-    ok = subprocess.run([prep, "build", "--config", config, "--out", tmp_path / "o.jsonl", "--no-progress"],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [prep, "build", "--config", config, "--out", tmp_path / "o.jsonl", "--no-progress"],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "wrote" in ok.stderr and (tmp_path / "o.jsonl.manifest.json").is_file()
     bad = tmp_path / "bad.yml"
     bad.write_text("sources:\n  - name: x\n    format: openorca\n    path: x.parquet\n    dat_files: y\n")
-    res = subprocess.run([prep, "build", "--config", bad, "--out", tmp_path / "o2.jsonl"], capture_output=True, text=True)
+    res = subprocess.run(
+        [prep, "build", "--config", bad, "--out", tmp_path / "o2.jsonl"], capture_output=True, text=True
+    )
     assert res.returncode == 1
     assert "bad.yml: invalid mixture config" in res.stderr and "dat_files" in res.stderr
     missing = tmp_path / "missing.yml"
     missing.write_text("sources:\n  - name: x\n    format: openorca\n    path: nowhere/x.parquet\n")
-    res = subprocess.run([prep, "build", "--config", missing, "--out", tmp_path / "o3.jsonl"], capture_output=True, text=True)
+    res = subprocess.run(
+        [prep, "build", "--config", missing, "--out", tmp_path / "o3.jsonl"], capture_output=True, text=True
+    )
     assert res.returncode == 1 and "nowhere/x.parquet" in res.stderr
 
 
@@ -256,7 +310,9 @@ def test_worker_processes_do_not_change_the_output(tmp_path, shared_data, monkey
 
     monkeypatch.setattr(prep.pipeline, "BATCH", 64)
     config = yaml.safe_load(write_demo_config(tmp_path, shared_data).read_text())
-    config["sources"].insert(1, {"name": "orca_bad", "format": "openorca", "path": str(corrupt_orca(tmp_path, shared_data))})
+    config["sources"].insert(
+        1, {"name": "orca_bad", "format": "openorca", "path": str(corrupt_orca(tmp_path, shared_data))}
+    )
     mixture = MixtureConfig.model_validate(config)
     files = {}
     for workers in (0, 2):

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 RECIPES = REPO / "recipes"
-FULL, MULTINODE, QLORA, SMOKE = (RECIPES / f"{n}.yml" for n in (
-    "llama2-70b-merged", "llama2-70b-merged-multinode", "llama2-70b-merged-qlora", "smoke-tiny"))
+FULL, MULTINODE, QLORA, SMOKE = (
+    RECIPES / f"{n}.yml"
+    for n in ("llama2-70b-merged", "llama2-70b-merged-multinode", "llama2-70b-merged-qlora", "smoke-tiny")
+)
 LLAMA2_70B_CONFIG = REPO / "tests/fixtures/llama-2-70b-hf"
 A100 = {"bf16": True, "fp8": False, "tf32": True, "n_gpu": 8, "compute_capability": "sm_80"}
 # Epochs the source projects trained (cited in the recipe header): Orca 4 on its 5M ChatGPT set,
@@ -42,9 +43,8 @@ def validate(cfg: dict, capabilities: dict | None):
 
 
 def known_keys(cfg: dict) -> set[str]:
-    from axolotl.utils.config import merge_input_args
+    from axolotl.utils.config import merge_input_args, prepare_plugins
     from axolotl.utils.dict import DictDefault
-    from axolotl.utils.config import prepare_plugins
 
     prepare_plugins(DictDefault(cfg))
     _, input_config = merge_input_args()
@@ -83,9 +83,21 @@ def test_no_recipe_key_is_silently_dropped(recipe):
 
 def test_70b_recipes_share_data_template_schedule_and_plugins():
     full, multi, qlora, smoke = (load(p) for p in (FULL, MULTINODE, QLORA, SMOKE))
-    shared = ("datasets", "chat_template", "chat_template_jinja", "val_set_size", "sequence_len",
-              "sample_packing", "num_epochs", "lr_scheduler", "warmup_ratio", "seed", "save_strategy",
-              "eval_strategy", "plugins")
+    shared = (
+        "datasets",
+        "chat_template",
+        "chat_template_jinja",
+        "val_set_size",
+        "sequence_len",
+        "sample_packing",
+        "num_epochs",
+        "lr_scheduler",
+        "warmup_ratio",
+        "seed",
+        "save_strategy",
+        "eval_strategy",
+        "plugins",
+    )
     for key in shared:
         assert full.get(key) == multi.get(key) == qlora.get(key), key
     assert full["num_epochs"] > max(SOURCE_EPOCHS.values())
@@ -114,10 +126,17 @@ def test_chat_template_renders_llama2_format():
     from jinja2 import Environment
 
     template = Environment().from_string((REPO / load(FULL)["chat_template_jinja"]).read_text())
-    text = template.render(bos_token="<s>", eos_token="</s>", messages=[
-        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-        {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"},
-        {"role": "assistant", "content": "Bye."}])
+    text = template.render(
+        bos_token="<s>",
+        eos_token="</s>",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "Bye"},
+            {"role": "assistant", "content": "Bye."},
+        ],
+    )
     assert text == "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello. </s><s>[INST] Bye [/INST] Bye. </s>"
 
 

@@ -18,8 +18,10 @@ LOCAL_TWIN = {"mmlu": "mmlu_local", "hellaswag": "hellaswag_local"}
 def resolve_data_dir(data_dir: str | None, task: str) -> Path:
     """The directory holding `mmlu/` and `hellaswag/`, from the task metadata key `data_dir`."""
     if not data_dir:
-        raise ValueError(f"{task}: no data directory; pass the task metadata key data_dir "
-                         "(lm_eval --metadata '{\"data_dir\": DIR}', or epoch_eval.task_data_dir)")
+        raise ValueError(
+            f"{task}: no data directory; pass the task metadata key data_dir "
+            "(lm_eval --metadata '{\"data_dir\": DIR}', or epoch_eval.task_data_dir)"
+        )
     path = Path(data_dir).expanduser().resolve()
     if not path.is_dir():
         raise FileNotFoundError(f"{task}: data directory {path} does not exist")

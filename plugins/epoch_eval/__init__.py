@@ -21,9 +21,12 @@ KEY = "epoch_eval"
 def config_of(cfg) -> EpochEvalConfig:
     """The block with its directories made absolute: jobs run in other processes, maybe other machines."""
     config = EpochEvalConfig.model_validate(dict(cfg.get(KEY) or {}))
-    return config.model_copy(update={
-        "include_path": [str(Path(d).resolve()) for d in config.include_path],
-        "task_data_dir": str(Path(config.task_data_dir).resolve()) if config.task_data_dir else None})
+    return config.model_copy(
+        update={
+            "include_path": [str(Path(d).resolve()) for d in config.include_path],
+            "task_data_dir": str(Path(config.task_data_dir).resolve()) if config.task_data_dir else None,
+        }
+    )
 
 
 class EpochEvalPlugin(BasePlugin):
@@ -35,17 +38,21 @@ class EpochEvalPlugin(BasePlugin):
         a misspelt block (`epoch_evals:`, `epoch_eval_tasks:`) would otherwise disable the evals unseen."""
         stray = sorted(k for k in cfg if isinstance(k, str) and k.startswith(KEY) and k != KEY)
         if stray:
-            raise ValueError(f"epoch_eval: unknown top-level key(s) {stray}; the plugin reads only the "
-                             f"nested `{KEY}:` block (tasks, limit, batch_size, include_path, task_data_dir, "
-                             "backend, model_args, mode, stop_on_failure, eval_base_model)")
+            raise ValueError(
+                f"epoch_eval: unknown top-level key(s) {stray}; the plugin reads only the "
+                f"nested `{KEY}:` block (tasks, limit, batch_size, include_path, task_data_dir, "
+                "backend, model_args, mode, stop_on_failure, eval_base_model)"
+            )
 
     def pre_model_load(self, cfg) -> None:
         """Refuse, before hours of loading, a setup the chosen mode cannot serve."""
         config = config_of(cfg)
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if config.mode == "inline" and (world > 1 or cfg.get("deepspeed") or cfg.get("fsdp") or cfg.get("fsdp_config")):
-            raise ValueError(f"epoch_eval: mode inline evaluates the in-memory model in one process (WORLD_SIZE="
-                             f"{world}, deepspeed={cfg.get('deepspeed')}); use mode subprocess or queue")
+            raise ValueError(
+                f"epoch_eval: mode inline evaluates the in-memory model in one process (WORLD_SIZE="
+                f"{world}, deepspeed={cfg.get('deepspeed')}); use mode subprocess or queue"
+            )
         for d in [*config.include_path, *([config.task_data_dir] if config.task_data_dir else [])]:
             if not Path(d).is_dir():
                 raise FileNotFoundError(f"epoch_eval: directory {d} (include_path / task_data_dir) does not exist")
@@ -53,6 +60,13 @@ class EpochEvalPlugin(BasePlugin):
     def add_callbacks_post_trainer(self, cfg, trainer) -> list:
         from plugins.epoch_eval.callback import EpochEvalCallback
 
-        return [EpochEvalCallback(config_of(cfg), output_dir=trainer.args.output_dir,
-                                  base_model=str(cfg.base_model), adapter=cfg.get("adapter"),
-                                  lora_r=cfg.get("lora_r"), trainer=trainer)]
+        return [
+            EpochEvalCallback(
+                config_of(cfg),
+                output_dir=trainer.args.output_dir,
+                base_model=str(cfg.base_model),
+                adapter=cfg.get("adapter"),
+                lora_r=cfg.get("lora_r"),
+                trainer=trainer,
+            )
+        ]

@@ -13,9 +13,13 @@ from evals.spec import EvalSettings
 class EpochEvalConfig(EvalSettings):
     """lm-eval scores (MMLU 5-shot acc, HellaSwag 10-shot acc_norm by default) after every epoch."""
 
-    mode: Literal["inline", "subprocess", "queue"] = Field(default="inline", description=(
-        "inline: the in-memory model, one process, small models; subprocess: lm-eval on the saved "
-        "checkpoint in a child process (training waits); queue: only write a job for `evals watch`"))
+    mode: Literal["inline", "subprocess", "queue"] = Field(
+        default="inline",
+        description=(
+            "inline: the in-memory model, one process, small models; subprocess: lm-eval on the saved "
+            "checkpoint in a child process (training waits); queue: only write a job for `evals watch`"
+        ),
+    )
     stop_on_failure: bool = Field(default=False, description="a failed eval ends the run (default: record, go on)")
     eval_base_model: bool = Field(default=False, description="also score the model before training, as epoch 0")
 
@@ -26,8 +30,10 @@ class EpochEvalConfig(EvalSettings):
     @model_validator(mode="after")
     def _inline_is_hf(self) -> EpochEvalConfig:
         if self.mode == "inline" and self.backend != "hf":
-            raise ValueError("epoch_eval: mode inline evaluates the in-memory model with lm-eval's HFLM; "
-                             f"backend {self.backend!r} needs mode subprocess or queue")
+            raise ValueError(
+                "epoch_eval: mode inline evaluates the in-memory model with lm-eval's HFLM; "
+                f"backend {self.backend!r} needs mode subprocess or queue"
+            )
         return self
 
 

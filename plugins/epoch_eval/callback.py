@@ -28,8 +28,16 @@ LOG = logging.getLogger(__name__)
 
 
 class EpochEvalCallback(TrainerCallback):
-    def __init__(self, config: EpochEvalConfig, *, output_dir: str, base_model: str,
-                 adapter: str | None, lora_r: int | None, trainer) -> None:
+    def __init__(
+        self,
+        config: EpochEvalConfig,
+        *,
+        output_dir: str,
+        base_model: str,
+        adapter: str | None,
+        lora_r: int | None,
+        trainer,
+    ) -> None:
         self.config = config
         self.output_dir = str(Path(output_dir).resolve())
         self.base_model = base_model
@@ -54,8 +62,9 @@ class EpochEvalCallback(TrainerCallback):
             return  # a mid-epoch save
         epoch = self._epoch_end[1]
         self._epoch_end = None
-        self._evaluate(state, epoch=epoch, checkpoint=str(Path(self.output_dir) / f"checkpoint-{state.global_step}"),
-                       **kwargs)
+        self._evaluate(
+            state, epoch=epoch, checkpoint=str(Path(self.output_dir) / f"checkpoint-{state.global_step}"), **kwargs
+        )
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.config.mode == "queue" and state.is_world_process_zero:
@@ -67,8 +76,13 @@ class EpochEvalCallback(TrainerCallback):
 
         result = None
         if state.is_world_process_zero:
-            LOG.info("epoch_eval: epoch %d (step %d), %s mode, checkpoint %s", epoch, state.global_step,
-                     self.config.mode, checkpoint)
+            LOG.info(
+                "epoch_eval: epoch %d (step %d), %s mode, checkpoint %s",
+                epoch,
+                state.global_step,
+                self.config.mode,
+                checkpoint,
+            )
             if self.config.mode == "inline":
                 result = self._inline(state, epoch, checkpoint, kwargs["model"], kwargs["processing_class"])
             else:
@@ -81,16 +95,25 @@ class EpochEvalCallback(TrainerCallback):
                 self._log(result)
         barrier()
         if result is not None and result["status"] != "ok" and self.config.stop_on_failure:
-            raise RuntimeError(f"epoch_eval: epoch {epoch} eval {result['status']} (stop_on_failure is set); "
-                               f"see {report.report_path(self.output_dir, epoch)}")
+            raise RuntimeError(
+                f"epoch_eval: epoch {epoch} eval {result['status']} (stop_on_failure is set); "
+                f"see {report.report_path(self.output_dir, epoch)}"
+            )
 
     def _inline(self, state, epoch: int, checkpoint: str, model, tokenizer) -> dict:
         started = time.time()
         if self._manager is None:  # indexing lm-eval's task files takes seconds: once per run
             self._manager = task_manager(self.config)
         tasks = evaluate_in_memory(model, tokenizer, self.config, self._manager)
-        built = report.build(epoch=epoch, global_step=state.global_step, checkpoint=checkpoint, mode="inline",
-                             settings=self.config, tasks=tasks, started=started)
+        built = report.build(
+            epoch=epoch,
+            global_step=state.global_step,
+            checkpoint=checkpoint,
+            mode="inline",
+            settings=self.config,
+            tasks=tasks,
+            started=started,
+        )
         LOG.info("epoch_eval: wrote %s", report.write(self.output_dir, built))
         return built
 
@@ -108,14 +131,20 @@ class EpochEvalCallback(TrainerCallback):
             model_args["peft"] = checkpoint
         if epoch > 0 and (Path(checkpoint) / "tokenizer_config.json").is_file():
             model_args.setdefault("tokenizer", checkpoint)  # the tokenizer training used
-        return EvalJob(output_dir=self.output_dir, epoch=epoch, global_step=state.global_step,
-                       checkpoint=checkpoint, model_args=model_args, mode=self.config.mode,
-                       settings=self.config.settings())
+        return EvalJob(
+            output_dir=self.output_dir,
+            epoch=epoch,
+            global_step=state.global_step,
+            checkpoint=checkpoint,
+            model_args=model_args,
+            mode="queue" if self.config.mode == "queue" else "subprocess",  # inline never makes a job
+            settings=self.config.settings(),
+        )
 
     def _log(self, result: dict) -> None:
         """Scores into the trainer's log, so W&B / tensorboard chart them per epoch."""
-        logs = {f"epoch_eval/{name}/{t['metric']}": t["value"]
-                for name, t in result["tasks"].items() if t["status"] == "ok"}
+        logs = {
+            f"epoch_eval/{name}/{t['metric']}": t["value"] for name, t in result["tasks"].items() if t["status"] == "ok"
+        }
         logs["epoch_eval/failed_tasks"] = sum(t["status"] != "ok" for t in result["tasks"].values())
         self.trainer.log(logs)
-

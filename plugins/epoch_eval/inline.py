@@ -41,8 +41,12 @@ def evaluate_in_memory(model, tokenizer, settings: EvalSettings, manager) -> dic
 
     with training_untouched(model), torch.no_grad():
         try:
-            lm = HFLM(pretrained=model, tokenizer=copy.deepcopy(tokenizer), batch_size=settings.batch_size,
-                      **settings.model_args)
+            lm = HFLM(
+                pretrained=model,
+                tokenizer=copy.deepcopy(tokenizer),
+                batch_size=settings.batch_size,
+                **settings.model_args,
+            )
         except Exception as exc:
             return {spec.name: failure(spec, exc) for spec in settings.tasks}
         return score(lm, settings, manager)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from plugins.preflight.args import PreflightConfig
 from plugins.preflight.errors import PreflightError
-from plugins.preflight.estimate import GiB, Estimate, estimate
+from plugins.preflight.estimate import Estimate, GiB, estimate
 from plugins.preflight.inputs import check_datasets, check_model
 from plugins.preflight.machine import Machine
 from plugins.preflight.plan import Plan, Sharding, plan_from_config
@@ -73,8 +73,16 @@ def _min_nodes(plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Mac
 
 
 def _qlora(plan: Plan) -> Plan:
-    return replace(plan, adapter="qlora", quant_bits=4, lora_r=64, lora_targets=None, lora_modules_to_save=[],
-                   optimizer="paged_adamw_32bit", sharding=Sharding())
+    return replace(
+        plan,
+        adapter="qlora",
+        quant_bits=4,
+        lora_r=64,
+        lora_targets=None,
+        lora_modules_to_save=[],
+        optimizer="paged_adamw_32bit",
+        sharding=Sharding(),
+    )
 
 
 def gpu_advice(plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Machine, est: Estimate) -> str:
@@ -89,8 +97,9 @@ def gpu_advice(plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Mac
         off = replace(plan, sharding=replace(plan.sharding, offload_optimizer=True, deepspeed=True))
         o = estimate(off, shape, cfg, machine.dp, g)
         if o.gpu_total <= _usable_gpu(machine, cfg):
-            tips.append(f"optimizer offload ({OFFLOAD_JSON}): {fmt(o.gpu_total)}/GPU, "
-                        f"{fmt(o.host_per_node)} host RAM per node")
+            tips.append(
+                f"optimizer offload ({OFFLOAD_JSON}): {fmt(o.gpu_total)}/GPU, {fmt(o.host_per_node)} host RAM per node"
+            )
     if plan.sharding.stage == 0 and not plan.adapter and machine.dp > 1:
         z3 = replace(plan, sharding=Sharding(stage=3, deepspeed=True))
         tips.append(f"DeepSpeed ZeRO-3: {fmt(estimate(z3, shape, cfg, machine.dp, g).gpu_total)}/GPU")
@@ -99,8 +108,9 @@ def gpu_advice(plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Mac
         tips.append(f"QLoRA ({QLORA_RECIPE}): {fmt(q.gpu_total)}/GPU")
     if not plan.gradient_checkpointing:
         ck = estimate(replace(plan, gradient_checkpointing=True), shape, cfg, machine.dp, g)
-        tips.append(f"gradient_checkpointing: true (activations {fmt(est.gpu['activations'])} -> "
-                    f"{fmt(ck.gpu['activations'])})")
+        tips.append(
+            f"gradient_checkpointing: true (activations {fmt(est.gpu['activations'])} -> {fmt(ck.gpu['activations'])})"
+        )
     if plan.micro_batch > 1:
         tips.append(f"micro_batch_size: 1 (raise gradient_accumulation_steps x{plan.micro_batch})")
     return "change: " + "; or ".join(tips) if tips else "change: a shorter sequence_len or bigger GPUs"
@@ -116,13 +126,17 @@ def host_advice(plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Ma
         plain = replace(plan, sharding=replace(plan.sharding, offload_optimizer=False, offload_param=False))
         n = _min_nodes(plain, shape, cfg, machine, host=True)
         if n:
-            tips.append(f"no offload on {n} node(s) of {g} GPUs ({MULTINODE_RECIPE}): "
-                        f"{fmt(estimate(plain, shape, cfg, n * g, g).gpu_total)}/GPU")
+            tips.append(
+                f"no offload on {n} node(s) of {g} GPUs ({MULTINODE_RECIPE}): "
+                f"{fmt(estimate(plain, shape, cfg, n * g, g).gpu_total)}/GPU"
+            )
     if not plan.adapter:
         tips.append(f"QLoRA ({QLORA_RECIPE}), which offloads nothing")
     if cfg.host_buffer_factor > 1:
-        tips.append(f"host_buffer_factor: 1.0 drops DeepSpeed's x{cfg.host_buffer_factor:g} margin "
-                    f"({fmt(est.host_per_node / cfg.host_buffer_factor)}), at your risk")
+        tips.append(
+            f"host_buffer_factor: 1.0 drops DeepSpeed's x{cfg.host_buffer_factor:g} margin "
+            f"({fmt(est.host_per_node / cfg.host_buffer_factor)}), at your risk"
+        )
     return "change: " + "; or ".join(tips)
 
 
@@ -132,54 +146,110 @@ def disk_advice(est: Estimate, have: float, save_only_model: bool) -> str:
     if limit:
         tips.append(f"save_total_limit: {limit} ({fmt(est.disk_run(limit=limit))})")
     if not save_only_model and est.disk_model_only < est.disk_per_save:
-        tips.append(f"save_only_model: true ({fmt(est.disk_model_only)}/save, "
-                    f"{fmt(est.disk_run(per_save=est.disk_model_only))} for the run; no resuming)")
+        tips.append(
+            f"save_only_model: true ({fmt(est.disk_model_only)}/save, "
+            f"{fmt(est.disk_run(per_save=est.disk_model_only))} for the run; no resuming)"
+        )
     tips.append("an output_dir on a bigger disk")
     return "change: " + "; or ".join(tips)
 
 
-def fit_findings(plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Machine,
-                 on_cpu: bool) -> tuple[Estimate, list[Finding]]:
+def fit_findings(
+    plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Machine, on_cpu: bool
+) -> tuple[Estimate, list[Finding]]:
     """Memory and disk rows. `on_cpu`: the run trains on the host (no GPU), so device memory is host RAM."""
     est = estimate(plan, shape, cfg, machine.dp, machine.processes_per_node)
     parts = ", ".join(f"{k} {fmt(v)}" for k, v in est.gpu.items() if v)
     z = plan.sharding
-    setup = (f"ZeRO-{z.stage}" + (" + optimizer offload" if z.offload_optimizer else "")
-             + (" + param offload" if z.offload_param else "") if z.stage else "no sharding")
-    rows = [Finding("info", "parameters", f"{shape.params:,}", "", "info",
-                    f"trainable {est.trainable:,}; {plan.adapter or 'full fine-tune'}; {setup} over "
-                    f"{machine.dp} process(es); seq {plan.seq_len} x micro batch {plan.micro_batch}")]
+    setup = (
+        f"ZeRO-{z.stage}"
+        + (" + optimizer offload" if z.offload_optimizer else "")
+        + (" + param offload" if z.offload_param else "")
+        if z.stage
+        else "no sharding"
+    )
+    rows = [
+        Finding(
+            "info",
+            "parameters",
+            f"{shape.params:,}",
+            "",
+            "info",
+            f"trainable {est.trainable:,}; {plan.adapter or 'full fine-tune'}; {setup} over "
+            f"{machine.dp} process(es); seq {plan.seq_len} x micro batch {plan.micro_batch}",
+        )
+    ]
     if machine.gpu_mem is None:
-        rows.append(Finding("gpu_memory", "GPU memory / GPU", fmt(est.gpu_total), machine.gpu_name, "skip",
-                            f"GPU checks skipped: no GPU visible. {parts}"))
+        rows.append(
+            Finding(
+                "gpu_memory",
+                "GPU memory / GPU",
+                fmt(est.gpu_total),
+                machine.gpu_name,
+                "skip",
+                f"GPU checks skipped: no GPU visible. {parts}",
+            )
+        )
     else:
         usable = _usable_gpu(machine, cfg)
         ok = est.gpu_total <= usable
         note = parts if ok else f"{parts}. {gpu_advice(plan, shape, cfg, machine, est)}"
-        rows.append(Finding("gpu_memory", "GPU memory / GPU", fmt(est.gpu_total),
-                            f"{fmt(machine.gpu_mem)} x {machine.gpus_per_node} ({fmt(usable)} usable)",
-                            "ok" if ok else "fail", note))
+        rows.append(
+            Finding(
+                "gpu_memory",
+                "GPU memory / GPU",
+                fmt(est.gpu_total),
+                f"{fmt(machine.gpu_mem)} x {machine.gpus_per_node} ({fmt(usable)} usable)",
+                "ok" if ok else "fail",
+                note,
+            )
+        )
     host = est.host_per_node
     host_note = f"offloaded states x{cfg.host_buffer_factor:g}" if host else "nothing offloaded"
     if on_cpu:
         host += (est.gpu_total - est.gpu["cuda overhead"]) * machine.processes_per_node
         host_note += "; training on CPU: the model states and activations live here too"
     ok = host <= machine.ram
-    rows.append(Finding("host_ram", "host RAM / node", fmt(host), fmt(machine.ram), "ok" if ok else "fail",
-                        host_note if ok else f"{host_note}. {host_advice(plan, shape, cfg, machine, est)}"))
+    rows.append(
+        Finding(
+            "host_ram",
+            "host RAM / node",
+            fmt(host),
+            fmt(machine.ram),
+            "ok" if ok else "fail",
+            host_note if ok else f"{host_note}. {host_advice(plan, shape, cfg, machine, est)}",
+        )
+    )
     have = min(machine.disk_free, cfg.disk_budget_gb * GiB) if cfg.disk_budget_gb else machine.disk_free
     have_note = f"{fmt(have)} (budget)" if cfg.disk_budget_gb and have < machine.disk_free else fmt(have)
     saves = "unknown count (integer save_steps)" if est.saves is None else f"{est.saves} saves"
-    rows.append(Finding("disk", "disk / save", fmt(est.disk_per_save), have_note,
-                        "ok" if est.disk_per_save <= have else "fail",
-                        f"model {fmt(est.disk_model_only)}" + (
-                            " + optimizer state" if est.disk_per_save > est.disk_model_only else "")))
+    rows.append(
+        Finding(
+            "disk",
+            "disk / save",
+            fmt(est.disk_per_save),
+            have_note,
+            "ok" if est.disk_per_save <= have else "fail",
+            f"model {fmt(est.disk_model_only)}"
+            + (" + optimizer state" if est.disk_per_save > est.disk_model_only else ""),
+        )
+    )
     run = est.disk_run()
     ok = run <= have
-    note = (f"{saves}, save_total_limit {est.save_total_limit} (+1 while rotating), final model "
-            f"{fmt(est.disk_final)}; at {plan.output_dir}")
-    rows.append(Finding("disk", "disk / run (peak)", fmt(run), have_note, "ok" if ok else "fail",
-                        note if ok else f"{note}. {disk_advice(est, have, plan.save_only_model)}"))
+    note = (
+        f"{saves}, save_total_limit {est.save_total_limit} (+1 while rotating), final model "
+        f"{fmt(est.disk_final)}; at {plan.output_dir}"
+    )
+    rows.append(
+        Finding(
+            "disk",
+            "disk / run (peak)",
+            fmt(run),
+            have_note,
+            "ok" if ok else "fail",
+            note if ok else f"{note}. {disk_advice(est, have, plan.save_only_model)}",
+        )
+    )
     return est, rows
 
 
@@ -188,9 +258,17 @@ def input_findings(plan: Plan, run_dir: Path, cfg: PreflightConfig) -> list[Find
     return [Finding(c.name, c.name, "", "", c.status, c.detail) for c in checks]
 
 
-def run_preflight(config: Mapping[str, Any], run_dir: Path, cfg: PreflightConfig, machine: Machine, *,
-                  fit: bool = True, inputs: bool = True, on_cpu: bool = False,
-                  console: Console | None = None) -> Report:
+def run_preflight(
+    config: Mapping[str, Any],
+    run_dir: Path,
+    cfg: PreflightConfig,
+    machine: Machine,
+    *,
+    fit: bool = True,
+    inputs: bool = True,
+    on_cpu: bool = False,
+    console: Console | None = None,
+) -> Report:
     """Check a config against a machine; print the table when given a console; raise where it cannot finish."""
     plan = plan_from_config(config, run_dir)
     findings = input_findings(plan, run_dir, cfg) if inputs else []
@@ -208,8 +286,10 @@ def run_preflight(config: Mapping[str, Any], run_dir: Path, cfg: PreflightConfig
     if refusals:
         lines = "\n".join(f"  - {f.label}: needs {f.need or '-'}, has {f.have or '-'}. {f.note}" for f in refusals)
         names = sorted({f.check for f in refusals})
-        raise PreflightError(f"preflight: this run cannot finish as configured:\n{lines}\n"
-                             f"To run anyway set `preflight: {{override: [{', '.join(names)}]}}`.")
+        raise PreflightError(
+            f"preflight: this run cannot finish as configured:\n{lines}\n"
+            f"To run anyway set `preflight: {{override: [{', '.join(names)}]}}`."
+        )
     return report
 
 

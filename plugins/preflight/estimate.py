@@ -66,8 +66,15 @@ def model_states(trainable: float, state: StateBytes, sharding: Sharding, dp: in
     return ModelStates(weights, grads, optimizer, host)
 
 
-def activation_bytes(shape: ModelShape, seq_len: int, micro_batch: int, checkpointing: bool,
-                     memory_efficient_attention: bool, factor: float, logits_bytes: float) -> float:
+def activation_bytes(
+    shape: ModelShape,
+    seq_len: int,
+    micro_batch: int,
+    checkpointing: bool,
+    memory_efficient_attention: bool,
+    factor: float,
+    logits_bytes: float,
+) -> float:
     """Activations of one micro batch: stored layer inputs (or whole layers), one layer being worked on, logits."""
     s, b, h = seq_len, micro_batch, shape.hidden
     layer = s * b * h * factor + (0 if memory_efficient_attention else 5 * shape.heads * s * s * b)
@@ -151,14 +158,26 @@ def estimate(plan: Plan, shape: ModelShape, cfg: PreflightConfig, dp: int, gpus_
         "gradients": states.grads,
         "optimizer": states.optimizer,
         "zero3 gathered layer": 4 * shape.largest_layer if plan.sharding.stage == 3 else 0.0,
-        "activations": activation_bytes(shape, plan.seq_len, plan.micro_batch, plan.gradient_checkpointing,
-                                        plan.memory_efficient_attention, cfg.activation_factor, cfg.logits_bytes),
+        "activations": activation_bytes(
+            shape,
+            plan.seq_len,
+            plan.micro_batch,
+            plan.gradient_checkpointing,
+            plan.memory_efficient_attention,
+            cfg.activation_factor,
+            cfg.logits_bytes,
+        ),
         "cuda overhead": cfg.gpu_overhead_gb * GiB,
     }
     per_save, model_only, final = disk_bytes(plan, shape, trainable, state)
     return Estimate(
-        params=shape.params, trainable=trainable, gpu=gpu,
+        params=shape.params,
+        trainable=trainable,
+        gpu=gpu,
         host_per_node=states.host * gpus_per_node * cfg.host_buffer_factor,
-        disk_per_save=per_save, disk_model_only=model_only, disk_final=final,
-        saves=plan.saves, save_total_limit=plan.save_total_limit,
+        disk_per_save=per_save,
+        disk_model_only=model_only,
+        disk_final=final,
+        saves=plan.saves,
+        save_total_limit=plan.save_total_limit,
     )

@@ -36,8 +36,12 @@ def _hub_access(repo: str, repo_type: str) -> InputCheck:
     try:
         auth_check(repo, repo_type=repo_type)
     except GatedRepoError:
-        return InputCheck(name, "fail", f"{repo} is gated and {token_note}: accept its license at "
-                                        f"https://huggingface.co/{repo} and run `hf auth login` or set HF_TOKEN")
+        return InputCheck(
+            name,
+            "fail",
+            f"{repo} is gated and {token_note}: accept its license at "
+            f"https://huggingface.co/{repo} and run `hf auth login` or set HF_TOKEN",
+        )
     except RepositoryNotFoundError:
         return InputCheck(name, "fail", f"{repo}: no such hub {repo_type} (or private and {token_note})")
     except Exception as e:  # network trouble is not the recipe's fault: say it, do not refuse on it
@@ -51,8 +55,9 @@ def check_model(base_model: str, run_dir: Path) -> InputCheck:
         if not (local / "config.json").is_file():
             return InputCheck("model", "fail", f"base_model {local} has no config.json")
         if not any(next(local.glob(g), None) for g in WEIGHT_GLOBS):
-            return InputCheck("model", "fail", f"base_model {local} has a config.json but no weight files "
-                                               f"({', '.join(WEIGHT_GLOBS)})")
+            return InputCheck(
+                "model", "fail", f"base_model {local} has a config.json but no weight files ({', '.join(WEIGHT_GLOBS)})"
+            )
         return InputCheck("model", "ok", f"{local}: config.json and weights present")
     if _looks_local(base_model):
         return InputCheck("model", "fail", f"base_model {base_model}: no such directory (looked at {local})")

@@ -43,9 +43,12 @@ def detect(output_dir: Path) -> Machine:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local = int(os.environ.get("LOCAL_WORLD_SIZE", str(min(world, max(gpus, 1)))))
     return Machine(
-        gpus_per_node=gpus, gpu_mem=float(min(mems)) if mems else None,
+        gpus_per_node=gpus,
+        gpu_mem=float(min(mems)) if mems else None,
         gpu_name=torch.cuda.get_device_name(0) if gpus else "no GPU visible",
-        nodes=max(world // max(local, 1), 1), processes_per_node=local,
-        ram=float(psutil.virtual_memory().available), disk_free=free_disk(output_dir),
+        nodes=max(world // max(local, 1), 1),
+        processes_per_node=local,
+        ram=float(psutil.virtual_memory().available),
+        disk_free=free_disk(output_dir),
         described="detected on this machine (RAM: available now)",
     )

@@ -66,8 +66,10 @@ def read_deepspeed(value: Any, run_dir: Path) -> Sharding:
     if isinstance(value, (str, Path)):
         path = run_dir / value  # an absolute value replaces run_dir
         if not path.is_file():
-            raise PreflightError(f"deepspeed: {value} not found (looked at {path}; relative paths are read from "
-                                 f"the run directory {run_dir})")
+            raise PreflightError(
+                f"deepspeed: {value} not found (looked at {path}; relative paths are read from "
+                f"the run directory {run_dir})"
+            )
         try:
             value = json.loads(path.read_text())
         except json.JSONDecodeError as e:
@@ -85,14 +87,22 @@ def read_deepspeed(value: Any, run_dir: Path) -> Sharding:
     def device(key: str) -> bool:
         dev = (zero.get(key) or {}).get("device", "none")
         if dev not in ("none", "cpu", "nvme", None):
-            raise PreflightError(f"deepspeed {source}: zero_optimization.{key}.device must be none/cpu/nvme, "
-                                 f"got {dev!r}")
+            raise PreflightError(
+                f"deepspeed {source}: zero_optimization.{key}.device must be none/cpu/nvme, got {dev!r}"
+            )
         return dev in ("cpu", "nvme")
 
-    gather = zero.get("stage3_gather_16bit_weights_on_model_save",
-                      zero.get("gather_16bit_weights_on_model_save", False))
-    return Sharding(stage=stage, offload_optimizer=device("offload_optimizer"), offload_param=device("offload_param"),
-                    gather_16bit_on_save=bool(gather) if stage == 3 else True, deepspeed=True, source=source)
+    gather = zero.get(
+        "stage3_gather_16bit_weights_on_model_save", zero.get("gather_16bit_weights_on_model_save", False)
+    )
+    return Sharding(
+        stage=stage,
+        offload_optimizer=device("offload_optimizer"),
+        offload_param=device("offload_param"),
+        gather_16bit_on_save=bool(gather) if stage == 3 else True,
+        deepspeed=True,
+        source=source,
+    )
 
 
 def _fsdp(cfg: Mapping[str, Any]) -> Sharding | None:
@@ -101,8 +111,9 @@ def _fsdp(cfg: Mapping[str, Any]) -> Sharding | None:
         return None
     fsdp = dict(fsdp or {})
     offload = bool(fsdp.get("offload_params") or fsdp.get("fsdp_offload_params"))
-    return Sharding(stage=3, offload_optimizer=offload, offload_param=offload, gather_16bit_on_save=True,
-                    source="fsdp_config")
+    return Sharding(
+        stage=3, offload_optimizer=offload, offload_param=offload, gather_16bit_on_save=True, source="fsdp_config"
+    )
 
 
 def count_saves(cfg: Mapping[str, Any]) -> int | None:
@@ -142,7 +153,8 @@ def plan_from_config(cfg: Mapping[str, Any], run_dir: Path) -> Plan:
     return Plan(
         base_model=str(cfg.get("base_model_config") or cfg["base_model"]),
         trust_remote_code=bool(cfg.get("trust_remote_code")),
-        adapter=adapter, quant_bits=quant,
+        adapter=adapter,
+        quant_bits=quant,
         lora_r=int(_get(cfg, "lora_r", 8)),
         lora_targets=None if cfg.get("lora_target_linear") else list(targets or []),
         lora_modules_to_save=list(_get(cfg, "lora_modules_to_save", [])),

@@ -50,8 +50,15 @@ class PreflightPlugin(BasePlugin):
         machine = detect(run_dir / str(cfg.get("output_dir") or "."))
         main = int(os.environ.get("RANK", "0")) == 0 and int(os.environ.get("LOCAL_RANK", "0")) == 0
         table = console(sys.stdout) if main else None  # stdout: in order with Axolotl's log lines
-        report = run_preflight(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg), run_dir, pcfg, machine,
-                               fit=fit, on_cpu=machine.gpu_mem is None, console=table)
+        report = run_preflight(
+            cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg),
+            run_dir,
+            pcfg,
+            machine,
+            fit=fit,
+            on_cpu=machine.gpu_mem is None,
+            console=table,
+        )
         for f in report.findings:
             if f.status == "fail":
                 LOG.warning("preflight: running despite `override`: %s needs %s, has %s", f.label, f.need, f.have)

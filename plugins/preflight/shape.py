@@ -54,8 +54,11 @@ def load_shape(model: str, trust_remote_code: bool = False) -> ModelShape:
     return ModelShape(
         params=sum(p.numel() for p in net.parameters()),
         largest_layer=max(named.values()),
-        hidden=text.hidden_size, layers=text.num_hidden_layers, heads=text.num_attention_heads,
-        vocab=text.vocab_size, linear=linear,
+        hidden=text.hidden_size,
+        layers=text.num_hidden_layers,
+        heads=text.num_attention_heads,
+        vocab=text.vocab_size,
+        linear=linear,
         linear_params=sum(i * o * n for (_, i, o), n in linear.items()),
         modules=named,
     )

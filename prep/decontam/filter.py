@@ -54,7 +54,8 @@ class Decontam:
         # sorted unique hashes with the first item owning each: compact indexes searched with searchsorted
         self.grams, self.owners = _index(grams, owners)
         self.questions, self.question_owners = _index(
-            [np.array(questions, dtype=np.uint64)], [np.array(question_owners, dtype=np.int32)])
+            [np.array(questions, dtype=np.uint64)], [np.array(question_owners, dtype=np.int32)]
+        )
         # A 16 MB bitmap over the grams' low bits answers most lookups from cache; only its few hits (about
         # 1.5% false ones at 2M grams) pay for a binary search in the index.
         self.bitmap = np.zeros(BITMAP_BITS // 8, dtype=np.uint8)
@@ -91,7 +92,10 @@ class Decontam:
         for owner, rows in sorted(self.hits.items()):
             item = self.items[owner]
             per_bench[self.benchmarks[owner]][item.key] = {
-                "question": item.question[:200], "rows": len(rows), "row_ids": rows[:ROWS_LISTED_PER_ITEM]}
+                "question": item.question[:200],
+                "rows": len(rows),
+                "row_ids": rows[:ROWS_LISTED_PER_ITEM],
+            }
         return {
             "ngram": self.n,
             "items": dict(Counter(self.benchmarks)),
@@ -106,4 +110,3 @@ def _index(hashes: list[np.ndarray], owners: list[np.ndarray]) -> tuple[np.ndarr
     all_owners = np.concatenate(owners) if owners else np.empty(0, np.int32)
     unique, first = np.unique(all_hashes, return_index=True)
     return unique, all_owners[first]
-

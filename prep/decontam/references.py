@@ -74,8 +74,17 @@ def read_file(path: Path) -> Iterator[dict[str, Any]]:
 def records(bench: BenchmarkConfig) -> Iterator[tuple[str, dict[str, Any]]]:
     path = Path(bench.path)
     if path.exists() or glob.has_magic(bench.path):
-        files = sorted(p for p in (path.rglob("*") if path.is_dir() else map(Path, glob.glob(bench.path)) if
-                                   glob.has_magic(bench.path) else [path]) if p.is_file() and p.suffix != ".md")
+        files = sorted(
+            p
+            for p in (
+                path.rglob("*")
+                if path.is_dir()
+                else map(Path, glob.glob(bench.path))
+                if glob.has_magic(bench.path)
+                else [path]
+            )
+            if p.is_file() and p.suffix != ".md"
+        )
         if not files:
             raise PrepError(f"benchmark {bench.name}: no files at {bench.path}")
         for f in files:

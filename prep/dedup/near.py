@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from prep.config import NearDedupConfig
 from prep.dedup.keep import KeepRank, drop_all_but_best
+from prep.hashing import ngram_hashes, prompt_words
 from prep.rows import Row
 from prep.spill import Spill
-from prep.hashing import ngram_hashes, prompt_words
 from prep.text import prompt_text, words
 
 _EMPTY = np.zeros(1, dtype=np.uint64)  # the one shingle of an empty prompt
@@ -74,7 +74,8 @@ class NearDedup:
         offsets = np.zeros(len(shingles) + 1, dtype=np.uint64)
         np.cumsum([len(s) for s in shingles], out=offsets[1:])
         digests = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-            np.concatenate(shingles), offsets, self.num_perm, self.seed)
+            np.concatenate(shingles), offsets, self.num_perm, self.seed
+        )
         sig = np.asarray(digests.to_rows(), dtype=np.uint64)[:, : self.bands * self.rows_per_band]
         return band_hashes(sig, self.bands, self.rows_per_band)
 
@@ -107,8 +108,12 @@ class NearDedup:
         pairs = self.candidate_pairs(alive)
         verified = []
         cached: tuple[int, np.ndarray] | None = None
-        for a, b in tqdm(pairs[np.argsort(pairs[:, 1], kind="stable")], desc="near-dup verify", unit="pair",
-                         disable=not self.progress):
+        for a, b in tqdm(
+            pairs[np.argsort(pairs[:, 1], kind="stable")],
+            desc="near-dup verify",
+            unit="pair",
+            disable=not self.progress,
+        ):
             if cached is None or cached[0] != b:
                 cached = (b, self.shingle(read(int(b))))
             if jaccard(self.shingle(read(int(a))), cached[1]) >= self.threshold:
@@ -119,8 +124,13 @@ class NearDedup:
         _, groups = connected_components(graph, directed=False)
         self.groups = groups  # kept for bench/prep_bench.py recall and precision
         drops = drop_all_but_best(groups, self.rank, alive, "near_duplicate")
-        self.stats = {"bands": self.bands, "rows_per_band": self.rows_per_band, "candidate_pairs": len(pairs),
-                      "verified_pairs": len(verified), "dropped": len(drops)}
+        self.stats = {
+            "bands": self.bands,
+            "rows_per_band": self.rows_per_band,
+            "candidate_pairs": len(pairs),
+            "verified_pairs": len(verified),
+            "dropped": len(drops),
+        }
         return drops
 
     def report(self) -> dict[str, Any]:

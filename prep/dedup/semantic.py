@@ -46,8 +46,9 @@ class SemanticDedup:
             try:
                 self.model_path = snapshot_download(config.model)
             except Exception as e:  # offline, unknown repo, no access: all end the build here
-                raise PrepError(f"semantic_dedup.model {config.model!r}: not a local directory and not "
-                                f"loadable from the hub: {e}") from e
+                raise PrepError(
+                    f"semantic_dedup.model {config.model!r}: not a local directory and not loadable from the hub: {e}"
+                ) from e
 
     def featurize(self, rows: list[Row]) -> None:
         return None  # the embedding runs once, at select, on the rows still alive then (and on the GPU if any)
@@ -63,12 +64,15 @@ class SemanticDedup:
         model = SentenceTransformer(self.model_path, device=device, trust_remote_code=False)
         model.max_seq_length = self.config.max_tokens
         dtype = torch.float16 if device.startswith("cuda") else torch.float32  # CPUs multiply float16 slowly
-        out = torch.empty((len(live), model.get_embedding_dimension()), dtype=dtype, device=device)
+        dim = model.get_embedding_dimension()
+        assert dim is not None, "a sentence-transformers model ends in a pooling layer"
+        out = torch.empty((len(live), dim), dtype=dtype, device=device)
         step = 16 * self.config.batch_size
         for start in tqdm(range(0, len(live), step), desc="semantic embed", unit="block", disable=not self.progress):
-            texts = [prompt_text(Row(**spill.get(int(i)))) for i in live[start:start + step]]
-            out[start:start + len(texts)] = model.encode(texts, batch_size=self.config.batch_size,
-                                                         convert_to_tensor=True, normalize_embeddings=True)
+            texts = [prompt_text(Row(**spill.get(int(i)))) for i in live[start : start + step]]
+            out[start : start + len(texts)] = model.encode(
+                texts, batch_size=self.config.batch_size, convert_to_tensor=True, normalize_embeddings=True
+            )
         self.stats["device"] = device
         return out
 

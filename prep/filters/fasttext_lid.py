@@ -36,7 +36,7 @@ class _Reader:
         return values
 
     def array(self, dtype: type, count: int) -> np.ndarray:
-        out = np.frombuffer(self.data, dtype=dtype, count=count, offset=self.at).copy()
+        out: np.ndarray = np.frombuffer(self.data, dtype=dtype, count=count, offset=self.at).copy()
         self.at += out.nbytes
         return out
 
@@ -52,7 +52,7 @@ def _decode(codes: np.ndarray, rows: int, quantizer: tuple, norms: np.ndarray) -
     parts = []
     for m in range(nsubq):
         d = lastdsub if m == nsubq - 1 else dsub
-        parts.append(centroids[m * KSUB * dsub:][: KSUB * d].reshape(KSUB, d)[codes[:, m]])
+        parts.append(centroids[m * KSUB * dsub :][: KSUB * d].reshape(KSUB, d)[codes[:, m]])
     return np.concatenate(parts, axis=1) * norms[:, None]
 
 
@@ -74,8 +74,17 @@ def _lookup(keys: np.ndarray, values: np.ndarray, key: int) -> int:
 
 
 @nb.njit(cache=True)
-def _subword_rows(word: np.ndarray, minn: int, maxn: int, bucket: int, nwords: int, prune_keys: np.ndarray,
-                  prune_values: np.ndarray, out: np.ndarray, n_out: int) -> int:
+def _subword_rows(
+    word: np.ndarray,
+    minn: int,
+    maxn: int,
+    bucket: int,
+    nwords: int,
+    prune_keys: np.ndarray,
+    prune_values: np.ndarray,
+    out: np.ndarray,
+    n_out: int,
+) -> int:
     """Appends the rows of "<word>"'s character n-grams to `out` (computeSubwords + pushHash)."""
     size = len(word) + 2
     for i in range(size):
@@ -106,8 +115,9 @@ def _subword_rows(word: np.ndarray, minn: int, maxn: int, bucket: int, nwords: i
 
 
 @nb.njit(cache=True)
-def _word_id(text: np.ndarray, start: int, end: int, h: int, slots: np.ndarray, vocab: np.ndarray,
-             offsets: np.ndarray) -> int:
+def _word_id(
+    text: np.ndarray, start: int, end: int, h: int, slots: np.ndarray, vocab: np.ndarray, offsets: np.ndarray
+) -> int:
     mask = len(slots) - 1
     slot = h & mask
     while slots[slot] != -1:
@@ -136,8 +146,29 @@ def _is_label(text: np.ndarray, start: int, end: int) -> bool:
 
 
 @nb.njit(cache=True)
-def _predict(text, separators, slots, vocab, offsets, word_rows, word_row_offsets, eos, prune_keys, prune_values,
-             minn, maxn, bucket, nwords, inputs, outputs, left, right, root, nlabels, rows):
+def _predict(
+    text,
+    separators,
+    slots,
+    vocab,
+    offsets,
+    word_rows,
+    word_row_offsets,
+    eos,
+    prune_keys,
+    prune_values,
+    minn,
+    maxn,
+    bucket,
+    nwords,
+    inputs,
+    outputs,
+    left,
+    right,
+    root,
+    nlabels,
+    rows,
+):
     """The most likely label and its probability for one line of UTF-8 (fastText's predict with k=1)."""
     n_rows = 0
     i, size = 0, len(text)
@@ -165,8 +196,9 @@ def _predict(text, separators, slots, vocab, offsets, word_rows, word_row_offset
                 break
         elif not _is_label(text, start, i):
             # an unknown word: its character n-grams
-            n_rows = _subword_rows(text[start:i], minn, maxn, bucket, nwords, prune_keys, prune_values,
-                                   rows[: len(rows) - 1], n_rows)
+            n_rows = _subword_rows(
+                text[start:i], minn, maxn, bucket, nwords, prune_keys, prune_values, rows[: len(rows) - 1], n_rows
+            )
             if n_rows < 0:
                 return -2, 0.0
     dim = inputs.shape[1]
@@ -216,14 +248,20 @@ class FastTextLID:
         entries = []
         for _ in range(size):
             end = r.data.index(b"\0", r.at)
-            word = r.data[r.at:end]
+            word = r.data[r.at : end]
             r.at = end + 1
             count, kind = r.take("qb")
             entries.append((word, count, kind))
         pruned = r.array(np.int32, 2 * prune_size).reshape(-1, 2)
         (quant_input,) = r.take("?")
-        if (magic, version, loss, model, word_ngrams, quant_input) != (MAGIC, VERSION, HS_LOSS, SUPERVISED, 1, True) \
-                or prune_size <= 0:
+        if (magic, version, loss, model, word_ngrams, quant_input) != (
+            MAGIC,
+            VERSION,
+            HS_LOSS,
+            SUPERVISED,
+            1,
+            True,
+        ) or prune_size <= 0:
             raise ValueError(f"{path}: not a pruned, quantized supervised fastText model with hierarchical softmax")
         qnorm, rows, cols = r.take("?2q")
         (codesize,) = r.take("i")
@@ -257,9 +295,21 @@ class FastTextLID:
         """Per vocabulary word, its own row then its n-grams' (fastText's initNgrams; none for EOS)."""
         rows, offsets, scratch = [], [0], np.empty(1 << 12, dtype=np.int32)
         for wid, word in enumerate(words):
-            n = 0 if word == EOS else _subword_rows(np.frombuffer(word, dtype=np.uint8), self.minn, self.maxn,
-                                                    self.bucket, self.nwords, self.prune_keys, self.prune_values,
-                                                    scratch, 0)
+            n = (
+                0
+                if word == EOS
+                else _subword_rows(
+                    np.frombuffer(word, dtype=np.uint8),
+                    self.minn,
+                    self.maxn,
+                    self.bucket,
+                    self.nwords,
+                    self.prune_keys,
+                    self.prune_values,
+                    scratch,
+                    0,
+                )
+            )
             rows += [wid, *scratch[:n].tolist()]
             offsets.append(len(rows))
         return np.array(rows, dtype=np.int32), np.array(offsets, dtype=np.int64)
@@ -268,10 +318,29 @@ class FastTextLID:
         """The label (without "__label__") and its probability for one line of text."""
         data = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
         while True:
-            label, prob = _predict(data, _SEPARATORS, self.slots, self.vocab, self.offsets, self.word_rows,
-                                   self.word_row_offsets, self.eos, self.prune_keys, self.prune_values, self.minn,
-                                   self.maxn, self.bucket, self.nwords, self.inputs, self.outputs, self.left,
-                                   self.right, 2 * len(self.labels) - 2, len(self.labels), self._rows)
+            label, prob = _predict(
+                data,
+                _SEPARATORS,
+                self.slots,
+                self.vocab,
+                self.offsets,
+                self.word_rows,
+                self.word_row_offsets,
+                self.eos,
+                self.prune_keys,
+                self.prune_values,
+                self.minn,
+                self.maxn,
+                self.bucket,
+                self.nwords,
+                self.inputs,
+                self.outputs,
+                self.left,
+                self.right,
+                2 * len(self.labels) - 2,
+                len(self.labels),
+                self._rows,
+            )
             if label != -2:
                 return self.labels[label], prob
             self._rows = np.empty(2 * len(self._rows), dtype=np.int32)  # a longer text than any before
@@ -282,7 +351,7 @@ def _table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
     size = 1 << max(4, int(4 * len(keys)).bit_length())
     slots_k = np.full(size, -1, dtype=np.int64)
     slots_v = np.zeros(size, dtype=np.int64)
-    for key, value in zip(keys.tolist(), values.tolist()):
+    for key, value in zip(keys.tolist(), values.tolist(), strict=True):
         slot = (key * 2654435761) & (size - 1)
         while slots_k[slot] != -1:
             slot = (slot + 1) & (size - 1)

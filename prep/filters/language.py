@@ -9,6 +9,7 @@ whose prompt is mostly Spanish, German or Italian) with the confidence floor."""
 from __future__ import annotations
 
 from importlib.resources import files
+from pathlib import Path
 
 from prep.config import LanguageConfig
 from prep.filters.fasttext_lid import FastTextLID
@@ -26,7 +27,7 @@ class Language:
         self.keep = set(config.keep)
         self.min_confidence = config.min_confidence
         self.chars = config.sample_chars
-        self._model = FastTextLID(MODEL)
+        self._model = FastTextLID(Path(str(MODEL)))
 
     def __call__(self, row: Row) -> str | None:
         # the identifier reads one line; prompt and response both count

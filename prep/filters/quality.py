@@ -12,30 +12,57 @@ from prep.rows import Row
 from prep.text import response_text
 
 # Word boundaries everywhere, so "napalm" or "palm tree" never match a model name.
-REFUSAL = re.compile("|".join([
-    r"\bI(?:'m| am) sorry,? but (?:I|as an AI)\b.{0,20}?\b(?:cannot|can't|can not|am unable|'m unable|won't|will not)\b",
-    r"\bI apologi[sz]e,? but I (?:cannot|can't|can not|am unable|'m unable|won't|will not)\b",
-    r"\bI (?:cannot|can't|can not|am unable to|'m unable to|won't|will not) (?:help|assist|comply|fulfill)"
-    r"(?: you)? with (?:that|this|your request)\b",
-    r"\b(?:against|violates?) (?:my|OpenAI's) (?:programming|guidelines|content polic(?:y|ies)|use case polic(?:y|ies))\b",
-]), re.IGNORECASE)
+REFUSAL = re.compile(
+    "|".join(
+        [
+            r"\bI(?:'m| am) sorry,? but (?:I|as an AI)\b.{0,20}?\b(?:cannot|can't|can not|am unable|'m unable|won't|will not)\b",
+            r"\bI apologi[sz]e,? but I (?:cannot|can't|can not|am unable|'m unable|won't|will not)\b",
+            r"\bI (?:cannot|can't|can not|am unable to|'m unable to|won't|will not) (?:help|assist|comply|fulfill)"
+            r"(?: you)? with (?:that|this|your request)\b",
+            r"\b(?:against|violates?) (?:my|OpenAI's) (?:programming|guidelines|content polic(?:y|ies)|use case polic(?:y|ies))\b",
+        ]
+    ),
+    re.IGNORECASE,
+)
 
-AI_IDENTITY = re.compile("|".join([
-    r"\bas an? (?:AI|artificial intelligence) (?:language )?model\b",
-    r"\bas a (?:large )?language model\b",
-    r"\bI(?:'m| am) (?:just )?(?:an? )?(?:AI language model|(?:large )?language model|AI model|AI assistant|AI chatbot)\b",
-    r"\b(?:language model|AI|assistant|chatbot|model) (?:trained|developed|created|built|made) by\b",
-    r"\b(?:trained|developed|created|built|made) by (?:OpenAI|LMSYS|Large Model Systems)\b",
-    r"\b(?:I(?:'m| am)|my name is|as) (?:ChatGPT|GPT-?[34](?:\.5)?|Vicuna|Bard|PaLM|Claude|LLaMA|an OpenAI model)\b",
-    r"\bmy (?:knowledge cutoff|knowledge cut-off|training data (?:only )?(?:goes|extends))\b",
-]), re.IGNORECASE)
+AI_IDENTITY = re.compile(
+    "|".join(
+        [
+            r"\bas an? (?:AI|artificial intelligence) (?:language )?model\b",
+            r"\bas a (?:large )?language model\b",
+            r"\bI(?:'m| am) (?:just )?(?:an? )?(?:AI language model|(?:large )?language model|AI model|AI assistant|AI chatbot)\b",
+            r"\b(?:language model|AI|assistant|chatbot|model) (?:trained|developed|created|built|made) by\b",
+            r"\b(?:trained|developed|created|built|made) by (?:OpenAI|LMSYS|Large Model Systems)\b",
+            r"\b(?:I(?:'m| am)|my name is|as) (?:ChatGPT|GPT-?[34](?:\.5)?|Vicuna|Bard|PaLM|Claude|LLaMA|an OpenAI model)\b",
+            r"\bmy (?:knowledge cutoff|knowledge cut-off|training data (?:only )?(?:goes|extends))\b",
+        ]
+    ),
+    re.IGNORECASE,
+)
 
 # Cheap substring checks on the lower-cased answer; the regexes run only near the hints they find (the regexes
 # alone were the pipeline's costliest step). One Aho-Corasick pass finds the hints of both families.
 REFUSAL_HINTS = ("sorry", "apologi", "cannot", "can't", "can not", "unable", "won't", "will not", "against", "violat")
-AI_IDENTITY_HINTS = ("model", "assistant", "chatbot", "trained by", "developed by", "created by", "built by",
-                     "made by", "chatgpt", "gpt", "vicuna", "bard", "palm", "claude", "llama", "openai",
-                     "knowledge cut", "training data")  # each AI_IDENTITY alternative contains one of these
+AI_IDENTITY_HINTS = (
+    "model",
+    "assistant",
+    "chatbot",
+    "trained by",
+    "developed by",
+    "created by",
+    "built by",
+    "made by",
+    "chatgpt",
+    "gpt",
+    "vicuna",
+    "bard",
+    "palm",
+    "claude",
+    "llama",
+    "openai",
+    "knowledge cut",
+    "training data",
+)  # each AI_IDENTITY alternative contains one of these
 
 MAX_MATCH = 200  # longer than any match of REFUSAL or AI_IDENTITY
 
@@ -54,7 +81,7 @@ def search_near(pattern: re.Pattern[str], text: str, hint_ends: list[int]) -> bo
     return any(pattern.search(text, lo, hi) for lo, hi in windows)
 
 
-_SENTENCE_END = tuple(".!?\"')]}>`*_|”’…:;") + ("```",)
+_SENTENCE_END = (*".!?\"')]}>`*_|”’…:;", "```")  # noqa: RUF001 (closing quotes are meant)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d+[.)]|[a-zA-Z][.)])\s")
 
 
@@ -68,9 +95,14 @@ class Boilerplate:
     """Refusals and "As an AI language model" answers teach the model to refuse or to be someone else."""
 
     def __init__(self, config: QualityConfig) -> None:
-        self.checks = [(reason, pattern) for reason, pattern, on in [("refusal", REFUSAL, config.refusals),
-                                                                    ("ai_identity", AI_IDENTITY, config.ai_identity)]
-                       if on]
+        self.checks = [
+            (reason, pattern)
+            for reason, pattern, on in [
+                ("refusal", REFUSAL, config.refusals),
+                ("ai_identity", AI_IDENTITY, config.ai_identity),
+            ]
+            if on
+        ]
         families = {"refusal": REFUSAL_HINTS, "ai_identity": AI_IDENTITY_HINTS}
         self.hints = ahocorasick.Automaton()
         for family, (reason, _) in enumerate(self.checks):
@@ -86,7 +118,7 @@ class Boilerplate:
         hint_ends: list[list[int]] = [[] for _ in self.checks]
         for end, family in self.hints.iter(lower):
             hint_ends[family].append(end)
-        for (reason, pattern), ends in zip(self.checks, hint_ends):
+        for (reason, pattern), ends in zip(self.checks, hint_ends, strict=True):
             if not ends:
                 continue
             # lower() keeps positions unless a character changes length (rare): then search the whole answer
@@ -106,9 +138,14 @@ class Truncated:
     def __call__(self, row: Row) -> str | None:
         answer = row.conversations[-1]["value"].rstrip()
         last_line = answer.rsplit("\n", 1)[-1]
-        if (answer.endswith(_SENTENCE_END) or len(last_line.split(None, self.min_words)) < self.min_words
-                or len(answer.split(None, 2 * self.min_words)) < 2 * self.min_words
-                or _LIST_ITEM.match(last_line) or answer.count("```") % 2 == 1 or last_line[-1:].isdigit()):
+        if (
+            answer.endswith(_SENTENCE_END)
+            or len(last_line.split(None, self.min_words)) < self.min_words
+            or len(answer.split(None, 2 * self.min_words)) < 2 * self.min_words
+            or _LIST_ITEM.match(last_line)
+            or answer.count("```") % 2 == 1
+            or last_line[-1:].isdigit()
+        ):
             return None
         return "truncated"
 

@@ -16,7 +16,7 @@ HEADER = ["question", "choice0", "choice1", "choice2", "choice3", "answer"]
 def read_split(path, subject: str) -> datasets.Dataset:
     if not path.is_file():
         raise FileNotFoundError(f"MMLU file missing: {path}")
-    rows = {"question": [], "subject": [], "choices": [], "answer": []}
+    rows: dict[str, list] = {"question": [], "subject": [], "choices": [], "answer": []}
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -36,5 +36,6 @@ def read_split(path, subject: str) -> datasets.Dataset:
 
 def load_mmlu(subject: str, data_dir: str | None = None, **_metadata) -> datasets.DatasetDict:
     root = resolve_data_dir(data_dir, f"mmlu_local_{subject}") / "mmlu"
-    return datasets.DatasetDict({split: read_split(root / split / f"{subject}_{split}.csv", subject)
-                                 for split in ("test", "dev")})
+    return datasets.DatasetDict(
+        {split: read_split(root / split / f"{subject}_{split}.csv", subject) for split in ("test", "dev")}
+    )
