@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 ROW_GROUP = 100_000  # rows per parquet row group, written one at a time
 sys.path.insert(0, str(REPO))
 
-from prep.config import NearDedupConfig  # noqa: E402
-from prep.dedup.near import NearDedup  # noqa: E402
+from prep.curation import Context  # noqa: E402
+from prep.dedup.near import NearDedup, NearDedupConfig  # noqa: E402
 from prep.pipeline import BATCH  # noqa: E402
 from prep.rows import Row  # noqa: E402
 from prep.spill import Spill  # noqa: E402
@@ -126,7 +126,7 @@ def write_config(shared: Path, work: Path) -> Path:
 
 
 def near_stage(questions: list[str]) -> tuple[float, np.ndarray]:
-    step = NearDedup(NearDedupConfig(), seed=42, progress=False)
+    step = NearDedup(NearDedupConfig(), Context(seed=42))
     with Spill(Path("/tmp")) as spill:
         rows = [
             Row(str(i), "b", None, "gpt-4", [{"from": "human", "value": q}, {"from": "gpt", "value": "ok."}])

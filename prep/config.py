@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-Format = Literal["openorca", "evol_instruct", "platypus", "sharegpt", "alpaca"]
 
 
 class PrepError(Exception):
     """A user-facing error: bad config, bad input file or row (in --strict)."""
 
 
+def registered(name: str, registry: Mapping[str, object], kind: str) -> str:
+    """`name` if `registry` has it, else a ValueError listing the known names."""
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; known: {list(registry)}")
+    return name
+
+
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="becomes each row's `source` and id prefix")
-    format: Format
+    format: str = Field(description="the adapter that shapes its records into rows (prep/adapters)")
     path: str = Field(description="hub dataset id, or a local file, glob or directory")
     data_files: str | list[str] | None = None
     split: str = "train"
@@ -27,152 +32,54 @@ class SourceConfig(BaseModel):
     revision: str | None = None
     teacher: str | None = Field(None, description="completion model; inferred from file names when unset")
 
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, format: str) -> str:
+        from prep.adapters import ADAPTERS
 
-ROW_STEPS = ("quality", "language", "decontam")  # judge one row at a time, as it streams past
-CORPUS_STEPS = ("exact_dedup", "near_dedup", "semantic_dedup", "mixture")  # need the whole corpus
-
-
-class QualityConfig(BaseModel):
-    """Rows a model should not learn from: empty turns, boilerplate, cut-off answers, extreme lengths."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    refusals: bool = True
-    ai_identity: bool = True
-    truncated: bool = True
-    truncated_min_words: int = Field(
-        10, ge=1, description="a last line this long can be judged cut off; shorter ones are labels like 'Answer: B'"
-    )
-    min_response_chars: int = Field(1, ge=0)
-    max_total_chars: int = Field(24_000, ge=1, description="used when no tokenizer is set (about 6k tokens)")
-    min_response_tokens: int = Field(1, ge=0)
-    max_total_tokens: int = Field(4096, ge=1, description="the recipes' sequence_len; longer rows would be truncated")
+        return registered(format, ADAPTERS, "format")
 
 
-class LanguageConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    keep: list[str] = Field(default_factory=lambda: ["en"], min_length=1, description="ISO 639-1 codes to keep")
-    min_confidence: float = Field(0.6, ge=0, le=1, description="drop only when another language is this certain")
-    sample_chars: int = Field(100, ge=20, description="chars of prompt and of response the identifier reads")
-
-
-Benchmark = Literal["mmlu", "hellaswag", "arc", "truthfulqa"]
-
-
-class BenchmarkConfig(BaseModel):
-    """Where a benchmark's reference items come from, in the same spirit as a source."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: Benchmark
-    path: str = Field(description="hub dataset id, or a local file, directory or glob")
-    subset: str | None = Field(None, description="hub config name (cais/mmlu: all)")
-    split: str = "test"
-    revision: str | None = None
-
-
-class DecontamConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    ngram: int = Field(13, ge=4, description="GPT-3 and NeMo Curator use 13-grams")
-    min_question_words: int = Field(4, ge=1, description="shorter questions are too generic to match exactly")
-    benchmarks: list[BenchmarkConfig] = Field(default_factory=list)
-
-
-class NearDedupConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity of the prompts' shingle sets")
-    shingle: Literal["word", "char"] = "word"
-    ngram: int = Field(3, ge=1, description="words (or characters) per shingle")
-    num_perm: int = Field(128, ge=16, le=512)
-
-
-class SemanticDedupConfig(BaseModel):
-    """Prompts close in meaning: cosine of their sentence embeddings, as Platypus did with all-MiniLM-L6-v2
-    (80% similarity). Runs only when `semantic_dedup` is listed in `steps`; needs the `semantic` extra."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(
-        "sentence-transformers/all-MiniLM-L6-v2", description="hub id or local dir of a sentence-transformers model"
-    )
-    threshold: float = Field(0.8, gt=0, lt=1, description="cosine similarity at which two prompts are duplicates")
-    device: str | None = Field(None, description="torch device; default cuda when there is one, else cpu")
-    batch_size: int = Field(256, ge=1, description="prompts embedded at a time")
-    max_tokens: int = Field(256, ge=8, description="prompts are cut to this many tokens for the embedding")
-
-
-class StratumConfig(BaseModel):
-    """Sources pooled and balanced by row fields, so one sub-source cannot swamp the pool."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sources: list[str] = Field(min_length=1)
-    by: list[Literal["subsource", "teacher"]] = Field(min_length=1)
-    max_share: float = Field(gt=0, le=1, description="no stratum keeps more than this share of the pool")
-
-
-class SourceShare(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    cap: int | None = Field(None, ge=0, description="keep at most this many rows")
-    weight: float | None = Field(None, gt=0, description="share among the weighted sources")
-
-    @model_validator(mode="after")
-    def _one(self) -> SourceShare:
-        if (self.cap is None) == (self.weight is None):
-            raise ValueError("give a source either `cap` or `weight`")
-        return self
-
-
-class MixConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sources: dict[str, SourceShare] = Field(default_factory=dict, description="unlisted sources keep all rows")
-    strata: list[StratumConfig] = Field(default_factory=list)
-    shuffle: bool = True
+DEFAULT_STEPS = ["quality", "language", "exact_dedup", "near_dedup", "mixture"]
 
 
 class CurationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """`steps` in order, plus one section per step named after it, holding that step's keys (its `Config`,
+    defined next to the step; prep/steps.py lists the steps). A key that is not a step is an error."""
+
+    model_config = ConfigDict(extra="allow")
 
     steps: list[str] = Field(
-        default_factory=lambda: ["quality", "language", "exact_dedup", "near_dedup", "mixture"],
-        description="the order steps run in; leave one out to skip it. decontam needs its benchmarks named, so "
-        "it runs only when listed (both shipped mixtures list it)",
+        default_factory=lambda: list(DEFAULT_STEPS),
+        validate_default=True,
+        description="the order steps run in; leave one out to skip it. `quality` stands for its five steps. "
+        "decontam needs its benchmarks named, so it runs only when listed (both shipped mixtures list it)",
     )
     tokenizer: str | None = Field(None, description="hub id or local dir; lengths count tokens when set")
-    quality: QualityConfig = Field(default_factory=lambda: QualityConfig())
-    language: LanguageConfig = Field(default_factory=lambda: LanguageConfig())
-    decontam: DecontamConfig = Field(default_factory=lambda: DecontamConfig())
-    near_dedup: NearDedupConfig = Field(default_factory=lambda: NearDedupConfig())
-    semantic_dedup: SemanticDedupConfig = Field(default_factory=lambda: SemanticDedupConfig())
-    mixture: MixConfig = Field(default_factory=MixConfig)
 
     @field_validator("steps")
     @classmethod
     def _order(cls, steps: list[str]) -> list[str]:
-        known = ROW_STEPS + CORPUS_STEPS
-        if unknown := [s for s in steps if s not in known]:
-            raise ValueError(f"unknown steps {unknown}; known: {list(known)}")
-        if len(set(steps)) != len(steps):
-            raise ValueError(f"a step is listed twice: {steps}")
-        kinds = [s in CORPUS_STEPS for s in steps]
-        if kinds != sorted(kinds):
-            raise ValueError(f"row steps {list(ROW_STEPS)} must come before corpus steps {list(CORPUS_STEPS)}: {steps}")
-        if "mixture" in steps and steps[-1] != "mixture":
-            raise ValueError("mixture must be the last step: it samples what the other steps left")
-        return steps
+        from prep.steps import check_steps
+
+        return check_steps(steps)
 
     @model_validator(mode="after")
-    def _decontam_has_benchmarks(self) -> CurationConfig:
-        if "decontam" in self.steps and not self.decontam.benchmarks:
-            raise ValueError(
-                "steps include decontam but decontam.benchmarks is empty: say where MMLU/HellaSwag come from"
-            )
+    def _sections(self) -> CurationConfig:
+        from prep.steps import section_config
+
+        given = self.__pydantic_extra__ or {}
+        sections = {name: section_config(name, given.get(name, {})) for name in self.steps}
+        sections |= {name: section_config(name, given[name]) for name in given if name not in sections}
+        self.__pydantic_extra__ = sections  # the listed steps' in order, with their defaults, then the others
         return self
+
+    def section(self, step: str) -> BaseModel:
+        """The config of `step`: its section, or its defaults."""
+        from prep.steps import section_config
+
+        extra = self.__pydantic_extra__ or {}
+        return extra[step] if step in extra else section_config(step, {})
 
 
 class MixtureConfig(BaseModel):
@@ -193,8 +100,13 @@ class MixtureConfig(BaseModel):
 
     @model_validator(mode="after")
     def _mixture_names_sources(self) -> MixtureConfig:
+        if "mixture" not in self.curation.steps and "mixture" not in (self.curation.model_extra or {}):
+            return self
+        from prep.mixture import MixConfig
+
         names = {s.name for s in self.sources}
-        mix = self.curation.mixture
+        mix = self.curation.section("mixture")
+        assert isinstance(mix, MixConfig)
         named = set(mix.sources) | {n for stratum in mix.strata for n in stratum.sources}
         if unknown := sorted(named - names):
             raise ValueError(f"curation.mixture names sources that are not configured: {unknown}")

@@ -14,6 +14,7 @@ class Writer(Protocol):
 
 class Ledger:
     def __init__(self, sources: list[str], dropped: Writer | None = None) -> None:
+        self.sources = list(sources)  # by index, as batches and the spill record them
         self.read: Counter[str] = Counter({s: 0 for s in sources})
         self.kept: Counter[str] = Counter({s: 0 for s in sources})
         self.dropped: dict[str, Counter[str]] = {s: Counter() for s in sources}

@@ -1,4 +1,5 @@
-"""Length distribution of the kept rows per source, for the manifest (tokens when a tokenizer is set)."""
+"""Row lengths, in tokens when a tokenizer is set, else characters: counted once per row for the length
+filter and for the manifest's distribution of the kept rows per source."""
 
 from __future__ import annotations
 
@@ -7,10 +8,36 @@ from typing import Any
 
 import numpy as np
 
-from prep.filters.quality import TokenCounter
 from prep.rows import Row
+from prep.text import response_text
 
 PERCENTILES = (1, 10, 50, 90, 99)
+
+
+class TokenCounter:
+    """Prompt and response lengths in tokens when a tokenizer is set, else characters. Kept in the row's memo, so
+    the length filter and the length statistics tokenize each row once."""
+
+    def __init__(self, tokenizer: str | None) -> None:
+        self.unit = "tokens" if tokenizer else "chars"
+        self._tok = None
+        if tokenizer:
+            from transformers import AutoTokenizer  # heavy import, only when lengths are in tokens
+
+            self._tok = AutoTokenizer.from_pretrained(tokenizer)
+
+    def prompt_response(self, row: Row) -> tuple[int, int]:
+        if "lengths" in row.memo:
+            return row.memo["lengths"]
+        prompt = "\n".join(t["value"] for t in row.conversations if t["from"] != "gpt")
+        answer = response_text(row)
+        if self._tok is None:
+            counts = (len(prompt), len(answer))
+        else:
+            ids = self._tok([prompt, answer], add_special_tokens=False)["input_ids"]
+            counts = (len(ids[0]), len(ids[1]))
+        row.memo["lengths"] = counts
+        return counts
 
 
 class LengthStats:

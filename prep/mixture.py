@@ -5,13 +5,46 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from prep.config import MixConfig, PrepError
+from prep.config import PrepError
+from prep.curation import CONTEXT, Context, CorpusStep
 from prep.rows import Row
 from prep.spill import Spill
+
+
+class StratumConfig(BaseModel):
+    """Sources pooled and balanced by row fields, so one sub-source cannot swamp the pool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[str] = Field(min_length=1)
+    by: list[Literal["subsource", "teacher"]] = Field(min_length=1)
+    max_share: float = Field(gt=0, le=1, description="no stratum keeps more than this share of the pool")
+
+
+class SourceShare(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cap: int | None = Field(None, ge=0, description="keep at most this many rows")
+    weight: float | None = Field(None, gt=0, description="share among the weighted sources")
+
+    @model_validator(mode="after")
+    def _one(self) -> SourceShare:
+        if (self.cap is None) == (self.weight is None):
+            raise ValueError("give a source either `cap` or `weight`")
+        return self
+
+
+class MixConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sources: dict[str, SourceShare] = Field(default_factory=dict, description="unlisted sources keep all rows")
+    strata: list[StratumConfig] = Field(default_factory=list)
+    shuffle: bool = True
 
 
 def stratum_cap(sizes: np.ndarray, max_share: float) -> int:
@@ -26,13 +59,15 @@ def stratum_cap(sizes: np.ndarray, max_share: float) -> int:
     return lo
 
 
-class Mixture:
+class Mixture(CorpusStep):
     name = "mixture"
+    Config = MixConfig
 
-    def __init__(self, config: MixConfig, sources: list[str], seed: int) -> None:
+    def __init__(self, config: MixConfig, context: Context = CONTEXT) -> None:
         self.config = config
-        self.sources = sources
-        self.seed = seed
+        self.shuffles = config.shuffle
+        self.sources = list(context.sources)
+        self.seed = context.seed
         # per row, the interned value of each field a stratum can be cut by
         self.fields = {"subsource": array("h"), "teacher": array("h")}
         self.values: dict[str, dict[str | None, int]] = {"subsource": {}, "teacher": {}}

@@ -1,15 +1,16 @@
-"""`prep build` as a list of steps: read -> adapt -> screen (row filters, per-row features; in worker
-processes) -> spill (into shuffle buckets) -> corpus steps -> write. The steps and their order come from the
-config's `curation.steps` (see prep/steps.py)."""
+"""`prep build` as four stages: read (sources -> adapted rows, in batches) -> screen (row filters and the
+corpus steps' per-row work, in worker processes; survivors spilled into shuffle buckets) -> select (corpus
+steps drop rows of the whole corpus) -> write. The steps and their order come from the config's
+`curation.steps` (see prep/steps.py); every row read is counted kept or dropped with its reason."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import orjson
@@ -23,24 +24,9 @@ from prep.readers import open_source
 from prep.rows import MalformedRow, Row
 from prep.screen import Screen, Screened, Screening, default_workers
 from prep.spill import Spill
-from prep.steps import curation_steps
+from prep.steps import Curation, curation_steps
 
 BATCH = 1024  # rows per screening batch: large enough to amortize a round trip to a worker
-
-
-class CorpusStep(Protocol):
-    """A step that needs the whole corpus (dedup, mixture): `featurize` does the per-row work on a batch (in a
-    worker), `observe` keeps the small result per spilled row, `select` then names the rows to drop."""
-
-    name: str
-
-    def featurize(self, rows: list[Row]) -> Any: ...
-
-    def observe(self, rows: list[Row], features: Any) -> None: ...
-
-    def select(self, alive: np.ndarray, spill: Spill) -> Iterable[tuple[int, str]]: ...
-
-    def report(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -73,6 +59,103 @@ def manifest_path(out: Path) -> Path:
     return out.with_name(out.name + ".manifest.json")
 
 
+def read(config: MixtureConfig, ledger: Ledger, *, strict: bool, progress: bool) -> Iterator[Batch]:
+    """Stage 1: every source's records through its format's adapter, in batches of BATCH rows."""
+    batch = Batch()
+    for source_index, source in enumerate(config.sources):
+        adapter = ADAPTERS[source.format]
+        records, total = open_source(source)
+        bar = tqdm(records, total=total, desc=f"read {source.name}", unit="row", disable=not progress)
+        for index, record in enumerate(bar):
+            ledger.read[source.name] += 1
+            where = f"{record.file} row {record.row}"
+            if record.data is None:
+                if strict:
+                    raise PrepError(f"{where}: {record.error}")
+                batch.malformed.append((source.name, "invalid_json", where, None, record.error or ""))
+                continue
+            try:
+                row = adapter(record, source, index)
+            except MalformedRow as e:
+                if strict:
+                    raise PrepError(f"{where}, field {e.field!r}: {e.detail}") from e
+                batch.malformed.append((source.name, e.reason, where, record.data, f"{e.field}: {e.detail}"))
+                continue
+            batch.sources.append(source_index)
+            batch.wheres.append(where)
+            batch.rows.append(row)
+            batch.lines.append(orjson.dumps(row.to_json()))
+            if len(batch.rows) == BATCH:
+                yield batch
+                batch = Batch()
+    yield batch
+
+
+def keep(batch: Batch, screened: Screened, curation: Curation, ledger: Ledger, spill: Spill) -> None:
+    """Stage 2's books, in the main process and in input order: drops into the ledger (and each filter's own
+    count), survivors into the spill, the corpus steps' per-row results kept."""
+    for source, reason, where, record, detail in batch.malformed:
+        ledger.drop(source, reason, where=where, row=record, detail=detail)
+    filters = {f.name: f for f in curation.filters}
+    kept: list[Row] = []
+    lines: list[bytes] = []
+    sources: list[int] = []
+    for source_index, where, row, line, verdict in zip(
+        batch.sources, batch.wheres, batch.rows, batch.lines, screened.verdicts, strict=True
+    ):
+        if verdict is None:
+            kept.append(row)
+            lines.append(line)
+            sources.append(source_index)
+            continue
+        filters[verdict.step].book(row, verdict)
+        ledger.drop(
+            ledger.sources[source_index],
+            verdict.reason,
+            where=where,
+            row=row.to_json() if ledger.keeps_rows else None,
+            detail=verdict.detail,
+        )
+    spill.extend(lines, sources)
+    curation.lengths.observe(screened.lengths)
+    for step, features in zip(curation.corpus_steps, screened.features, strict=True):
+        step.observe(kept, features)
+
+
+def screen(batches: Iterator[Batch], screening: Screening, curation: Curation, ledger: Ledger, spill: Spill) -> None:
+    """Stage 2: the batches through the worker processes, booked as their results come back (in order)."""
+    for batch in batches:
+        for done in screening.submit(batch, batch.rows, batch.lines):
+            keep(*done, curation, ledger, spill)
+    for done in screening.finish():
+        keep(*done, curation, ledger, spill)
+
+
+def select(curation: Curation, spill: Spill, ledger: Ledger) -> np.ndarray:
+    """Stage 3: each corpus step in order drops spilled rows; returns the indexes of the rows left."""
+    alive = np.ones(len(spill), dtype=bool)
+    for step in curation.corpus_steps:
+        for index, reason in step.select(alive.copy(), spill):
+            if alive[index]:
+                alive[index] = False
+                ledger.drop(
+                    ledger.sources[spill.sources[index]],
+                    reason,
+                    where=f"spill row {index}",
+                    row=spill.get(index) if ledger.keeps_rows else None,
+                )
+    return np.flatnonzero(alive)
+
+
+def write(out: Path, spill: Spill, kept: np.ndarray, progress: bool) -> str:
+    """Stage 4: the kept rows, in the spill's (shuffled) order, to `out` atomically; returns its sha256."""
+    with atomic_output(out) as writer, tqdm(total=len(kept), desc="write", unit="row", disable=not progress) as bar:
+        for piece, rows in spill.lines(kept):
+            writer.write(piece)
+            bar.update(rows)
+    return writer.sha256.hexdigest()
+
+
 def build(
     config: MixtureConfig,
     out: Path,
@@ -85,109 +168,40 @@ def build(
     """Write `out` and its manifest; returns the manifest. The steps come from the config; `workers` screening
     processes (default: one per core) do not change the output."""
     curation = curation_steps(config, progress=progress)
-    corpus_steps: list[CorpusStep] = curation.corpus_steps
     names = [s.name for s in config.sources]
     out.parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         stack.enter_context(quiet_gc())
-        dropped_out = stack.enter_context(atomic_output(dropped)) if dropped else None
-        ledger = Ledger(names, dropped_out)
-        shuffle = "mixture" in config.curation.steps and config.curation.mixture.shuffle
+        ledger = Ledger(names, stack.enter_context(atomic_output(dropped)) if dropped else None)
+        shuffle = any(step.shuffles for step in curation.corpus_steps)
         spill = stack.enter_context(Spill(out.parent, shuffle_seed=config.seed if shuffle else None))
         screening = stack.enter_context(
             Screening(
-                Screen(curation.filters, corpus_steps, curation.lengths),
+                Screen(curation.filters, curation.corpus_steps, curation.lengths),
                 default_workers() if workers is None else workers,
             )
         )
-
-        def keep(batch: Batch, screened: Screened) -> None:
-            for source_name, reason, where, record, detail in batch.malformed:
-                ledger.drop(source_name, reason, where=where, row=record, detail=detail)
-            kept: list[Row] = []
-            lines: list[bytes] = []
-            sources: list[int] = []
-            for source, where, row, line, verdict in zip(
-                batch.sources, batch.wheres, batch.rows, batch.lines, screened.verdicts, strict=True
-            ):
-                if verdict is not None:
-                    by, reason = verdict
-                    if hasattr(curation.filters[by], "record"):
-                        curation.filters[by].record(row)
-                    ledger.drop(names[source], reason, where=where, row=row.to_json() if ledger.keeps_rows else None)
-                    continue
-                kept.append(row)
-                lines.append(line)
-                sources.append(source)
-            spill.extend(lines, sources)
-            curation.lengths.observe(screened.lengths)
-            for step, features in zip(corpus_steps, screened.features, strict=True):
-                step.observe(kept, features)
-
-        batch = Batch()
-        for source_index, source in enumerate(config.sources):
-            adapter = ADAPTERS[source.format]
-            records, total = open_source(source)
-            bar = tqdm(records, total=total, desc=f"read {source.name}", unit="row", disable=not progress)
-            for index, record in enumerate(bar):
-                ledger.read[source.name] += 1
-                where = f"{record.file} row {record.row}"
-                if record.data is None:
-                    if strict:
-                        raise PrepError(f"{where}: {record.error}")
-                    batch.malformed.append((source.name, "invalid_json", where, None, record.error or ""))
-                    continue
-                try:
-                    row = adapter(record, source, index)
-                except MalformedRow as e:
-                    if strict:
-                        raise PrepError(f"{where}, field {e.field!r}: {e.detail}") from e
-                    batch.malformed.append((source.name, e.reason, where, record.data, f"{e.field}: {e.detail}"))
-                    continue
-                batch.sources.append(source_index)
-                batch.wheres.append(where)
-                batch.rows.append(row)
-                batch.lines.append(orjson.dumps(row.to_json()))
-                if len(batch.rows) == BATCH:
-                    for done in screening.submit(batch, batch.rows, batch.lines):
-                        keep(*done)
-                    batch = Batch()
-        for done in screening.submit(batch, batch.rows, batch.lines):
-            keep(*done)
-        for done in screening.finish():
-            keep(*done)
-
-        alive = np.ones(len(spill), dtype=bool)
-        for step in corpus_steps:
-            for index, reason in step.select(alive.copy(), spill):
-                if alive[index]:
-                    alive[index] = False
-                    ledger.drop(
-                        names[spill.sources[index]],
-                        reason,
-                        where=f"spill row {index}",
-                        row=spill.get(index) if ledger.keeps_rows else None,
-                    )
-
-        kept = np.flatnonzero(alive)
-        with atomic_output(out) as writer, tqdm(total=len(kept), desc="write", unit="row", disable=not progress) as bar:
-            for piece, rows in spill.lines(kept):
-                writer.write(piece)
-                bar.update(rows)
+        screen(read(config, ledger, strict=strict, progress=progress), screening, curation, ledger, spill)
+        kept = select(curation, spill, ledger)
+        sha256 = write(out, spill, kept, progress)
         row_sources = np.frombuffer(spill.sources, dtype=np.uint16)
         for name, count in zip(names, np.bincount(row_sources[kept], minlength=len(names)).tolist(), strict=True):
             ledger.kept[name] += count
 
     total_kept = ledger.totals()["kept"]
+    reports = {f.name: f.report() for f in curation.filters}
     manifest = {
         "output": out.name,
-        "sha256": writer.sha256.hexdigest(),
-        "rows": ledger.totals()["kept"],
+        "sha256": sha256,
+        "rows": total_kept,
         "seed": config.seed,
         "config": config.model_dump(mode="json"),
         "sources": ledger.per_source(),
         "totals": ledger.totals(),
-        "steps": {step.name: step.report() for step in [*curation.reporters, *corpus_steps]},
+        "steps": {
+            **{name: report for name, report in reports.items() if report is not None},
+            **{step.name: step.report() for step in curation.corpus_steps},
+        },
         "mix_shares": {n: round(s / max(total_kept, 1), 4) for n, s in ledger.kept.items()},
         "lengths": curation.lengths.report(kept, row_sources, names),
     }

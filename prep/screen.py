@@ -14,16 +14,9 @@ from typing import Any, Protocol
 
 import orjson
 
+from prep.curation import RowFilter, Verdict
 from prep.lengths import LengthStats
 from prep.rows import Row
-
-
-class RowFilter(Protocol):
-    """A check on one row: the drop reason, or None to keep the row. It may run in a worker process, so it
-    keeps no state; a filter that books its drops for the manifest also has `record(row)`, called in the
-    main process for each row it dropped."""
-
-    def __call__(self, row: Row) -> str | None: ...
 
 
 class Featurizer(Protocol):
@@ -32,27 +25,26 @@ class Featurizer(Protocol):
 
 @dataclass
 class Screened:
-    verdicts: list[tuple[int, str] | None]  # per row: (index of the filter that dropped it, reason)
+    verdicts: list[Verdict | None]  # per row: why a filter dropped it, or None
     features: list[Any]  # per corpus step, for the surviving rows in order
     lengths: list[int]  # per surviving row
 
 
 class Screen:
     def __init__(self, filters: list[RowFilter], steps: Sequence[Featurizer], lengths: LengthStats) -> None:
-        self.filters = filters
+        self.checks = [f.check for f in filters]
         self.steps = steps
         self.lengths = lengths
 
     def __call__(self, rows: list[Row]) -> Screened:
-        verdicts: list[tuple[int, str] | None] = []
+        verdicts: list[Verdict | None] = []
         kept: list[Row] = []
         lengths: list[int] = []
         for row in rows:
             verdict = None
-            for i, check in enumerate(self.filters):
-                reason = check(row)
-                if reason is not None:
-                    verdict = (i, reason)
+            for check in self.checks:
+                verdict = check(row)
+                if verdict is not None:
                     break
             verdicts.append(verdict)
             if verdict is None:

@@ -1,67 +1,104 @@
-"""The mixture config's `curation.steps`, in order, as row filters and corpus steps for the pipeline."""
+"""The curation steps, by the name `curation.steps` and the config sections use.
+
+A new step is a module with its class (a `RowFilter` or a `CorpusStep` from prep/curation.py, with its
+`name` and its pydantic `Config` beside it) plus one line in ROW_FILTERS or CORPUS_STEPS below. Row filters
+run first, in the listed order, on every row; corpus steps then run in the listed order on what is left."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from prep.config import MixtureConfig
-from prep.lengths import LengthStats
+from pydantic import BaseModel, ValidationError
+
+from prep.curation import Context, CorpusStep, RowFilter
+from prep.decontam.filter import Decontam
+from prep.dedup.exact import ExactDedup
+from prep.dedup.near import NearDedup
+from prep.dedup.semantic import SemanticDedup
+from prep.filters.boilerplate import AiIdentity, Refusal
+from prep.filters.empty_turn import EmptyTurn
+from prep.filters.language import Language
+from prep.filters.length import Length
+from prep.filters.truncated import Truncated
+from prep.lengths import LengthStats, TokenCounter
+from prep.mixture import Mixture
+
+if TYPE_CHECKING:
+    from prep.config import MixtureConfig
+
+ROW_FILTERS: dict[str, type[RowFilter]] = {
+    "empty_turn": EmptyTurn,
+    "refusal": Refusal,
+    "ai_identity": AiIdentity,
+    "truncated": Truncated,
+    "length": Length,
+    "language": Language,
+    "decontam": Decontam,
+}
+CORPUS_STEPS: dict[str, type[CorpusStep]] = {
+    "exact_dedup": ExactDedup,
+    "near_dedup": NearDedup,
+    "semantic_dedup": SemanticDedup,
+    "mixture": Mixture,
+}
+ALIASES = {"quality": ["empty_turn", "refusal", "ai_identity", "truncated", "length"]}
+LAST = "mixture"  # samples what the other steps left, so nothing may run after it
+
+STEPS: dict[str, type[RowFilter] | type[CorpusStep]] = {**ROW_FILTERS, **CORPUS_STEPS}
+assert all(STEPS[name].name == name for name in STEPS), "a step is registered under another name than its own"
 
 
-class Reporter(Protocol):
-    name: str
+def check_steps(steps: list[str]) -> list[str]:
+    """`steps` with aliases expanded, or a ValueError saying what is wrong with them."""
+    if unknown := [s for s in steps if s not in STEPS and s not in ALIASES]:
+        raise ValueError(f"unknown steps {unknown}; known: {[*ALIASES, *STEPS]}")
+    expanded = [name for s in steps for name in ALIASES.get(s, [s])]
+    if len(set(expanded)) != len(expanded):
+        raise ValueError(f"a step is listed twice: {expanded} (quality stands for {ALIASES['quality']})")
+    kinds = [s in CORPUS_STEPS for s in expanded]
+    if kinds != sorted(kinds):
+        raise ValueError(f"row steps {list(ROW_FILTERS)} must come before corpus steps {list(CORPUS_STEPS)}: {steps}")
+    if LAST in expanded and expanded[-1] != LAST:
+        raise ValueError(f"{LAST} must be the last step: it samples what the other steps left")
+    return expanded
 
-    def report(self) -> dict[str, Any]: ...
+
+def section_config(name: str, section: Any) -> BaseModel:
+    """The `curation.<name>` section validated by its step's `Config`; a ValueError naming the key if it is
+    not a step, the old `quality:` section included."""
+    if name in ALIASES:
+        raise ValueError(
+            f"curation.{name}: `{name}` stands for the steps {ALIASES[name]}, which have their own sections "
+            "(truncated: {min_words}, length: {min_response_chars, max_total_chars, min_response_tokens, "
+            "max_total_tokens}); to turn one off, list the others in `steps` instead of quality"
+        )
+    if name not in STEPS:
+        raise ValueError(f"unknown curation key {name!r}: neither a step nor steps/tokenizer; steps: {list(STEPS)}")
+    try:
+        return STEPS[name].Config.model_validate({} if section is None else section)
+    except ValidationError as e:
+        raise ValueError(f"curation.{name}: {e}") from e
 
 
 @dataclass
 class Curation:
     lengths: LengthStats
-    filters: list = field(default_factory=list)  # RowFilter
-    corpus_steps: list = field(default_factory=list)  # CorpusStep
-    reporters: list[Reporter] = field(default_factory=list)  # row filters with a manifest section
+    filters: list[RowFilter] = field(default_factory=list)
+    corpus_steps: list[CorpusStep] = field(default_factory=list)
 
 
 def curation_steps(config: MixtureConfig, progress: bool = True) -> Curation:
-    # imports here: each step pulls in its own libraries (rensa, scipy, torch) only when configured
-    from prep.filters.quality import Boilerplate, EmptyTurn, Length, TokenCounter, Truncated
-
+    """The configured steps, built in order: a step that cannot run fails here, before any data is read."""
     cur = config.curation
     counter = TokenCounter(cur.tokenizer)
+    context = Context(
+        seed=config.seed, sources=tuple(s.name for s in config.sources), progress=progress, counter=counter
+    )
     steps = Curation(lengths=LengthStats(counter))
     for name in cur.steps:
-        if name == "quality":
-            steps.filters += [
-                EmptyTurn(),
-                Boilerplate(cur.quality),
-                Truncated(cur.quality),
-                Length(cur.quality, counter),
-            ]
-        elif name == "language":
-            from prep.filters.language import Language
-
-            steps.filters.append(Language(cur.language))
-        elif name == "decontam":
-            from prep.decontam.filter import Decontam
-
-            decontam = Decontam(cur.decontam, progress=progress)
-            steps.filters.append(decontam)
-            steps.reporters.append(decontam)
-        elif name == "exact_dedup":
-            from prep.dedup.exact import ExactDedup
-
-            steps.corpus_steps.append(ExactDedup())
-        elif name == "near_dedup":
-            from prep.dedup.near import NearDedup
-
-            steps.corpus_steps.append(NearDedup(cur.near_dedup, seed=config.seed, progress=progress))
-        elif name == "semantic_dedup":
-            from prep.dedup.semantic import SemanticDedup
-
-            steps.corpus_steps.append(SemanticDedup(cur.semantic_dedup, progress=progress))
-        elif name == "mixture":
-            from prep.mixture import Mixture
-
-            steps.corpus_steps.append(Mixture(cur.mixture, [s.name for s in config.sources], seed=config.seed))
+        if name in ROW_FILTERS:
+            steps.filters.append(ROW_FILTERS[name](cur.section(name), context))
+        else:
+            steps.corpus_steps.append(CORPUS_STEPS[name](cur.section(name), context))
     return steps

@@ -8,10 +8,11 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
-from prep.config import DecontamConfig
-from prep.decontam.references import Item, load_items
+from prep.curation import CONTEXT, Context, RowFilter, Verdict
+from prep.decontam.references import BenchmarkConfig, Item, load_items
 from prep.hashing import MATCH_MIN_LEN, find_in_index, ngram_hashes, prompt_words, sequence_hash, word_hashes
 from prep.rows import Row
 from prep.text import response_text
@@ -20,13 +21,30 @@ ROWS_LISTED_PER_ITEM = 5
 BITMAP_BITS = 1 << 27
 
 
-class Decontam:
-    """A row filter without side effects (it may run in a worker process); `record` books a drop's item for the
+class DecontamConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ngram: int = Field(13, ge=4, description="GPT-3 and NeMo Curator use 13-grams")
+    min_question_words: int = Field(4, ge=1, description="shorter questions are too generic to match exactly")
+    benchmarks: list[BenchmarkConfig] = Field(default_factory=list, validate_default=True)
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _named(cls, benchmarks: list[BenchmarkConfig]) -> list[BenchmarkConfig]:
+        if not benchmarks:
+            raise ValueError("decontam.benchmarks is empty: say where MMLU/HellaSwag come from")
+        return benchmarks
+
+
+class Decontam(RowFilter):
+    """`check` has no side effects (it runs in the worker processes); `book` counts a drop's item for the
     manifest in the main process, finding it again (drops are rare)."""
 
     name = "decontam"
+    Config = DecontamConfig
 
-    def __init__(self, config: DecontamConfig, progress: bool = True) -> None:
+    def __init__(self, config: DecontamConfig, context: Context = CONTEXT) -> None:
+        progress = context.progress
         self.n = config.ngram
         self.benchmarks: list[str] = []
         self.items: list[Item] = []
@@ -75,11 +93,15 @@ class Decontam:
         _, hashes, lines = prompt_words(row)
         return self._find(hashes, lines) or self._find(*word_hashes(response_text(row), MATCH_MIN_LEN))
 
-    def __call__(self, row: Row) -> str | None:
+    def check(self, row: Row) -> Verdict | None:
         hit = self.find(row)
-        return None if hit is None else f"decontam_{self.benchmarks[hit[0]]}"
+        if hit is None:
+            return None
+        owner, how = hit
+        bench = self.benchmarks[owner]
+        return Verdict(self.name, f"decontam_{bench}", f"{bench} {self.items[owner].key} by {how}")
 
-    def record(self, row: Row) -> None:
+    def book(self, row: Row, verdict: Verdict) -> None:
         hit = self.find(row)
         assert hit is not None, f"{row.id} was dropped by decontam but matches no item"
         owner, how = hit

@@ -1,4 +1,5 @@
-"""Benchmark items (MMLU, HellaSwag, ARC, TruthfulQA) from the hub or local files, as question + texts."""
+"""Benchmark items (MMLU, HellaSwag, ARC, TruthfulQA) from the hub or local files, as question + texts.
+A new benchmark is one function from a record to (question, texts) plus one line in BENCHMARKS."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 import orjson
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from prep.config import BenchmarkConfig, PrepError
+from prep.config import PrepError, registered
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,24 @@ def _truthfulqa(r: dict[str, Any]) -> tuple[str, list[str]]:
     return r["question"], [r["question"], *(f"{r['question']} {a}" for a in answers)]
 
 
-ITEM = {"mmlu": _mmlu, "hellaswag": _hellaswag, "arc": _arc, "truthfulqa": _truthfulqa}
+BENCHMARKS = {"mmlu": _mmlu, "hellaswag": _hellaswag, "arc": _arc, "truthfulqa": _truthfulqa}
+
+
+class BenchmarkConfig(BaseModel):
+    """Where a benchmark's reference items come from, in the same spirit as a source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="one of BENCHMARKS: how its records become items")
+    path: str = Field(description="hub dataset id, or a local file, directory or glob")
+    subset: str | None = Field(None, description="hub config name (cais/mmlu: all)")
+    split: str = "test"
+    revision: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return registered(name, BENCHMARKS, "benchmark")
 
 
 def read_hellaswag_txt(path: Path) -> Iterator[dict[str, Any]]:
@@ -104,7 +123,7 @@ def load_items(bench: BenchmarkConfig) -> list[Item]:
     items = []
     for key, r in records(bench):
         try:
-            question, texts = ITEM[bench.name](r)
+            question, texts = BENCHMARKS[bench.name](r)
         except (KeyError, TypeError) as e:
             raise PrepError(f"benchmark {bench.name} {key}: not a {bench.name} item, missing field {e}") from e
         items.append(Item(key, question, tuple(texts)))

@@ -7,16 +7,17 @@ from typing import Any
 
 import numpy as np
 
+from prep.curation import CONTEXT, Context, CorpusStep
 from prep.dedup.keep import KeepRank, drop_all_but_best
 from prep.hashing import prompt_words, sequence_hash
 from prep.rows import Row
 from prep.spill import Spill
 
 
-class ExactDedup:
+class ExactDedup(CorpusStep):
     name = "exact_dedup"
 
-    def __init__(self) -> None:
+    def __init__(self, config: object = None, context: Context = CONTEXT) -> None:
         self.keys = array("Q")  # 8 bytes a row: a stable hash of the normalized prompt's words
         self.rank = KeepRank()
         self.dropped = 0

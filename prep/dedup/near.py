@@ -8,16 +8,17 @@ row (precision 1 against brute force; recall is LSH's)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import rensa
 from datasketch.lsh import _optimal_param
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from tqdm import tqdm
 
-from prep.config import NearDedupConfig
+from prep.curation import CONTEXT, Context, CorpusStep
 from prep.dedup.keep import KeepRank, drop_all_but_best
 from prep.hashing import ngram_hashes, prompt_words
 from prep.rows import Row
@@ -25,6 +26,15 @@ from prep.spill import Spill
 from prep.text import prompt_text, words
 
 _EMPTY = np.zeros(1, dtype=np.uint64)  # the one shingle of an empty prompt
+
+
+class NearDedupConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity of the prompts' shingle sets")
+    shingle: Literal["word", "char"] = "word"
+    ngram: int = Field(3, ge=1, description="words (or characters) per shingle")
+    num_perm: int = Field(128, ge=16, le=512)
 
 
 class Shingler:
@@ -50,18 +60,19 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
-class NearDedup:
+class NearDedup(CorpusStep):
     name = "near_dedup"
+    Config = NearDedupConfig
 
-    def __init__(self, config: NearDedupConfig, seed: int, progress: bool = True) -> None:
+    def __init__(self, config: NearDedupConfig, context: Context = CONTEXT) -> None:
         self.threshold = config.threshold
         self.num_perm = config.num_perm
-        self.seed = seed
+        self.seed = context.seed
         # false negatives weighted 9:1 over false positives: every candidate is verified exactly, so LSH only
         # has to miss little (14 bands of 9 at 0.8; the balanced 9 x 13 missed 15% of the planted pairs)
         self.bands, self.rows_per_band = _optimal_param(config.threshold, config.num_perm, 0.1, 0.9)
         self.shingle = Shingler(config)
-        self.progress = progress
+        self.progress = context.progress
         self.rank = KeepRank()
         self._band_hashes: list[np.ndarray] = []
         self.stats: dict[str, int] = {}

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from tqdm import tqdm
 
-from prep.config import PrepError, SemanticDedupConfig
+from prep.config import PrepError
+from prep.curation import CONTEXT, Context, CorpusStep
 from prep.dedup.keep import KeepRank, drop_all_but_best
 from prep.rows import Row
 from prep.spill import Spill
@@ -28,12 +30,28 @@ ROW_TILE = 2048  # rows compared at a time ...
 COLUMN_TILE = 32768  # ... with this many earlier rows: a 256 MB similarity tile in float32
 
 
-class SemanticDedup:
-    name = "semantic_dedup"
+class SemanticDedupConfig(BaseModel):
+    """Prompts close in meaning: cosine of their sentence embeddings, as Platypus did with all-MiniLM-L6-v2
+    (80% similarity). Runs only when `semantic_dedup` is listed in `steps`; needs the `semantic` extra."""
 
-    def __init__(self, config: SemanticDedupConfig, progress: bool = True) -> None:
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2", description="hub id or local dir of a sentence-transformers model"
+    )
+    threshold: float = Field(0.8, gt=0, lt=1, description="cosine similarity at which two prompts are duplicates")
+    device: str | None = Field(None, description="torch device; default cuda when there is one, else cpu")
+    batch_size: int = Field(256, ge=1, description="prompts embedded at a time")
+    max_tokens: int = Field(256, ge=8, description="prompts are cut to this many tokens for the embedding")
+
+
+class SemanticDedup(CorpusStep):
+    name = "semantic_dedup"
+    Config = SemanticDedupConfig
+
+    def __init__(self, config: SemanticDedupConfig, context: Context = CONTEXT) -> None:
         self.config = config
-        self.progress = progress
+        self.progress = context.progress
         self.rank = KeepRank()
         self.stats: dict[str, Any] = {}
         # fail now, not after the whole corpus has been read: the extra is installed and the model is at hand

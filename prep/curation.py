@@ -1,0 +1,94 @@
+"""What a curation step is. Two kinds, as in datatrove: a row filter judges one row at a time as it streams
+past (in the worker processes), a corpus step needs the whole corpus (dedup, mixture). Each step class names
+itself, carries its pydantic `Config` (the keys of its section in `curation:`) and is built from that config
+and the build's `Context`; prep/steps.py registers it under its name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from prep.lengths import TokenCounter
+    from prep.rows import Row
+    from prep.spill import Spill
+
+
+class NoConfig(BaseModel):
+    """The section of a step without keys: `{}` or absent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why a row filter dropped a row: `reason` is the manifest's drop reason, `detail` goes to --dropped."""
+
+    step: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a build gives every step besides its own config."""
+
+    seed: int = 0
+    sources: tuple[str, ...] = ()  # the configured source names, in order
+    progress: bool = False
+    counter: TokenCounter | None = field(default=None)  # lengths in tokens or chars; shared by length and stats
+
+
+CONTEXT = Context()  # for a step built on its own (tests, benches)
+
+
+class RowFilter:
+    """A check on one row. `check` may run in a worker process, so it keeps no state; `book` runs in the main
+    process, in input order, for every row this filter dropped: where a filter counts what its manifest
+    section (`report`) shows."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]] = NoConfig
+
+    def __init__(self, config: Any = None, context: Context = CONTEXT) -> None:
+        self.config = config
+
+    def check(self, row: Row) -> Verdict | None:
+        raise NotImplementedError
+
+    def book(self, row: Row, verdict: Verdict) -> None:
+        """Nothing to count by default: the ledger already counts drops by reason."""
+
+    def report(self) -> dict[str, Any] | None:
+        """The step's manifest section under `steps`, or None for none."""
+        return None
+
+
+class CorpusStep:
+    """A step that needs the whole corpus: `featurize` does the per-row work on a batch of surviving rows (in
+    a worker), `observe` keeps the small result per spilled row (main process), `select` then names the spilled
+    rows to drop with their reasons; `report` is its manifest section under `steps`."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]] = NoConfig
+    shuffles = False  # whether the output is to be written in the seed's shuffled order
+
+    def __init__(self, config: Any = None, context: Context = CONTEXT) -> None:
+        self.config = config
+
+    def featurize(self, rows: list[Row]) -> Any:
+        return None
+
+    def observe(self, rows: list[Row], features: Any) -> None:
+        """Nothing kept per row by default."""
+
+    def select(self, alive: np.ndarray, spill: Spill) -> Iterable[tuple[int, str]]:
+        raise NotImplementedError
+
+    def report(self) -> dict[str, Any]:
+        raise NotImplementedError
