@@ -54,6 +54,7 @@ class RowFilter:
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]] = NoConfig
+    libraries: ClassVar[tuple[str, ...]] = ()  # distributions whose versions change what it drops (manifest)
 
     def __init__(self, config: Any = None, context: Context = CONTEXT) -> None:
         self.config = config
@@ -76,6 +77,7 @@ class CorpusStep:
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]] = NoConfig
+    libraries: ClassVar[tuple[str, ...]] = ()  # distributions whose versions change what it drops (manifest)
     shuffles = False  # whether the output is to be written in the seed's shuffled order
 
     def __init__(self, config: Any = None, context: Context = CONTEXT) -> None:

@@ -20,6 +20,7 @@ class TokenCounter:
 
     def __init__(self, tokenizer: str | None) -> None:
         self.unit = "tokens" if tokenizer else "chars"
+        self.libraries = ("transformers", "tokenizers") if tokenizer else ()
         self._tok = None
         if tokenizer:
             from transformers import AutoTokenizer  # heavy import, only when lengths are in tokens

@@ -20,6 +20,7 @@ from prep.adapters import ADAPTERS
 from prep.config import MixtureConfig, PrepError
 from prep.io import atomic_output, write_json
 from prep.ledger import Ledger
+from prep.provenance import provenance
 from prep.readers import open_source
 from prep.rows import MalformedRow, Row
 from prep.screen import Screen, Screened, Screening, default_workers
@@ -195,6 +196,9 @@ def build(
         "sha256": sha256,
         "rows": total_kept,
         "seed": config.seed,
+        "provenance": provenance(
+            [*curation.lengths.counter.libraries, *(lib for s in curation.all() for lib in s.libraries)]
+        ),
         "config": config.model_dump(mode="json"),
         "sources": ledger.per_source(),
         "totals": ledger.totals(),

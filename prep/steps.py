@@ -87,6 +87,9 @@ class Curation:
     filters: list[RowFilter] = field(default_factory=list)
     corpus_steps: list[CorpusStep] = field(default_factory=list)
 
+    def all(self) -> list[RowFilter | CorpusStep]:
+        return [*self.filters, *self.corpus_steps]
+
 
 def curation_steps(config: MixtureConfig, progress: bool = True) -> Curation:
     """The configured steps, built in order: a step that cannot run fails here, before any data is read."""

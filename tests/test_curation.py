@@ -431,6 +431,7 @@ def test_lengths_in_tokens_with_a_local_tokenizer(tmp_path, shared_data):
         {"steps": ["quality"], "tokenizer": str(tmp_path / "tok"), "length": {"max_total_tokens": 200}},
     )
     assert manifest["lengths"]["unit"] == "tokens"
+    assert {"transformers", "tokenizers"} <= set(manifest["provenance"]["libraries"])
     assert (
         manifest["lengths"]["plat"]["max"]
         <= 200

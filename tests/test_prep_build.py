@@ -278,6 +278,24 @@ def test_cli_is_deterministic_and_manifest_hashes_output(tmp_path, shared_data):
     ]
 
 
+def test_manifest_records_version_commit_and_the_libraries_that_decide(tmp_path, shared_data):
+    from importlib.metadata import version
+
+    from prep.provenance import git_commit
+
+    config = MixtureConfig.model_validate(yaml.safe_load(write_demo_config(tmp_path, shared_data).read_text()))
+    made = build(config, tmp_path / "out.jsonl", progress=False, workers=0)["provenance"]
+    assert made["version"] == version("merged-instruct")
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert made["git_commit"] == (head.stdout.strip() if (REPO / ".git").exists() else None)
+    assert git_commit(tmp_path) is None  # not a checkout
+    libraries = made["libraries"]
+    for name in ("rensa", "fasttext-predict", "numpy", "pyarrow"):
+        assert libraries[name] == version(name)
+    # no tokenizer, no semantic_dedup: their libraries do not decide anything here
+    assert "transformers" not in libraries and "sentence-transformers" not in libraries
+
+
 def test_cli_subprocess_reports_bad_config(tmp_path, shared_data):
     prep = Path(sys.executable).parent / "prep"
     config = write_demo_config(tmp_path, shared_data)

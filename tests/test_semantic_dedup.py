@@ -119,6 +119,7 @@ def test_semantic_dedup_finds_the_brute_force_pairs_and_keeps_the_best_copy(tmp_
     assert {d["reason"] for d in dropped} == {"semantic_duplicate"}
     assert manifest["steps"]["semantic_dedup"]["dropped"] == len(dropped) > 0
     assert manifest["totals"]["read"] == 1060 == len(kept) + len(dropped)
+    assert "sentence-transformers" in manifest["provenance"]["libraries"]
 
     from sentence_transformers import SentenceTransformer
 

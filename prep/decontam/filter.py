@@ -42,6 +42,7 @@ class Decontam(RowFilter):
 
     name = "decontam"
     Config = DecontamConfig
+    libraries = ("datasets",)  # hub benchmarks
 
     def __init__(self, config: DecontamConfig, context: Context = CONTEXT) -> None:
         progress = context.progress

