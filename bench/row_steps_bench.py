@@ -2,10 +2,11 @@
 
     python bench/row_steps_bench.py [--repeat 5] [--glotlid path/to/model.bin]
 
-Prints, in CPU time of this process (the figures hold on a shared machine), for the demo mixture's steps in pipeline order: microseconds per row of each row filter's
-`check` and each corpus step's `featurize` (work two steps share, such as the prompt's word hashes, counts
-for the first); then, for the language identifiers: rows/s and the share of the 1,675 rows read as English on
-the first 1,000 chars, and the rows the language step drops at `sample_chars` 100 and 1,000. langdetect is
+Prints, in this process's CPU time (so the figures hold on a shared machine), for the demo mixture's steps
+in pipeline order: microseconds per row of each row filter's `check` and each corpus step's `featurize`
+(work two steps share, such as the prompt's word hashes, counts for the first); then, for the language
+identifiers: rows/s and the share of the 1,675 rows read as English on the first 1,000 chars, and the rows
+the language step drops at `sample_chars` 100 and 1,000. langdetect is
 compared when it is installed (Axolotl brings it), GlotLID when a model file is given."""
 
 from __future__ import annotations
@@ -69,14 +70,14 @@ def step_costs(config: MixtureConfig, rows: list[Row], repeat: int) -> None:
             start = time.process_time()
             step.featurize(batch)
             timings.setdefault(f"{step.name} (featurize)", []).append(time.process_time() - start)
-    print(f"per row, one core, {len(rows)} sample rows, best of {repeat}:")
+    print(f"per row, CPU time of one core, {len(rows)} sample rows, best of {repeat}:")
     for name, t in timings.items():
         print(f"  {name:28s} {min(t) / len(rows) * 1e6:7.1f} us")
 
 
 def identifiers(rows: list[Row], repeat: int, glotlid: str | None) -> None:
     long_texts = [f"{prompt_text(r)[:1000]} {response_text(r)[:1000]}".replace("\n", " ") for r in rows]
-    print(f"\nlanguage identifiers, one core, {len(rows)} sample rows, best of {repeat}:")
+    print(f"\nlanguage identifiers, CPU time of one core, {len(rows)} sample rows, best of {repeat}:")
     print(f"  {'identifier':34s} {'rows/s':>8s} {'English, 1000 chars':>20s} {'step drops':>10s}")
     backends = [("lid176", LanguageConfig())]
     if glotlid:

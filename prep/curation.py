@@ -6,7 +6,7 @@ and the build's `Context`; prep/steps.py registers it under its name."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -41,7 +41,7 @@ class Context:
     seed: int = 0
     sources: tuple[str, ...] = ()  # the configured source names, in order
     progress: bool = False
-    counter: TokenCounter | None = field(default=None)  # lengths in tokens or chars; shared by length and stats
+    counter: TokenCounter | None = None  # lengths in tokens or chars; shared by length and stats
 
 
 CONTEXT = Context()  # for a step built on its own (tests, benches)

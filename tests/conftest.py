@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 for key, value in {
     "AXOLOTL_DO_NOT_TRACK": "1",
@@ -46,8 +48,6 @@ def with_shared_paths(config: dict, shared_data: Path) -> dict:
 @pytest.fixture(scope="session")
 def merged_jsonl(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     """The demo mixture built by `prep build` from the real samples."""
-    import yaml
-
     from prep.config import MixtureConfig
     from prep.pipeline import build
 
@@ -66,8 +66,6 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory, merged_jsonl: Path) -> 
 
 def smoke_recipe(workdir: Path, model: Path, data: Path, **overrides: object) -> Path:
     """recipes/smoke-tiny.yml with its paths pointed into `workdir`; overrides replace top-level keys."""
-    import yaml
-
     cfg = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())
     cfg["base_model"] = str(model)
     cfg["datasets"][0]["path"] = str(data)
@@ -92,3 +90,30 @@ def axolotl_train(config: Path, timeout: int = 900) -> subprocess.CompletedProce
         text=True,
         timeout=timeout,
     )
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    out: Path  # the run's output_dir
+    log: str  # what `axolotl train` printed, stdout then stderr
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path, merged_jsonl: Path, shared_data: Path):
+    """ONE real training shared by every test that only reads a finished run: recipes/smoke-tiny.yml as
+    shipped (both plugins, inline MMLU/HellaSwag after each epoch and for the base model) on the demo
+    mixture, with preflight's disk budget set below what the run needs and overridden, so the log also shows
+    preflight letting a run through."""
+    workdir = tmp_path_factory.mktemp("smoke-run")
+    shipped = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())
+    config = smoke_recipe(
+        workdir,
+        tiny_llama,
+        merged_jsonl,
+        epoch_eval={**shipped["epoch_eval"], "task_data_dir": str(shared_data)},
+        preflight={"disk_budget_gb": 1 / 1024, "override": ["disk"]},
+    )
+    run = axolotl_train(config)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-6000:]
+    return SmokeRun(workdir / "out", log)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import subprocess
 
+import pytest
 from conftest import REPO
 
 OUT = REPO / "demo-out"
@@ -30,6 +31,7 @@ def snapshot() -> dict:
     }
 
 
+@pytest.mark.e2e
 def test_make_demo_runs_the_whole_chain_and_is_idempotent():
     first = make_demo()
     # it says where each artifact is

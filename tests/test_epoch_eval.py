@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,9 @@ def checkpoints(out: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def inline_run(tmp_path_factory, tiny_llama, merged_jsonl, shared_data) -> Path:
-    """The smoke recipe as shipped (inline mode, base model as epoch 0), two epochs."""
-    return train(tmp_path_factory.mktemp("inline"), tiny_llama, merged_jsonl, epoch_eval=block(shared_data))
+def inline_run(smoke_run) -> Path:
+    """The smoke recipe as shipped (inline mode, base model as epoch 0), two epochs: the shared run."""
+    return smoke_run.out
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,7 @@ def test_axolotl_validation_accepts_the_block_and_rejects_typos(tmp_path, tiny_l
 # ---- inline mode through axolotl train --------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_inline_writes_a_report_per_epoch_with_both_tasks(inline_run):
     got = reports(inline_run)
     assert sorted(got) == [0, 1, 2]  # the base model as epoch 0, then each epoch
@@ -104,7 +106,7 @@ def test_inline_writes_a_report_per_epoch_with_both_tasks(inline_run):
     assert [got[e]["global_step"] for e in (0, 1, 2)] == [0, *[int(c.name.split("-")[1]) for c in ckpts]]
     for epoch, r in got.items():
         assert r["epoch"] == epoch and r["status"] == "ok" and r["mode"] == "inline"
-        assert r["lm_eval_version"] == "0.4.11" and r["chat_template"] is False
+        assert r["lm_eval_version"] == version("lm_eval") and r["chat_template"] is False
         mmlu, hs = r["tasks"]["mmlu_local"], r["tasks"]["hellaswag_local"]
         assert (mmlu["metric"], mmlu["num_fewshot"], hs["metric"], hs["num_fewshot"]) == ("acc", 5, "acc_norm", 10)
         # the block's limit per MMLU subject, HellaSwag's own limit
@@ -118,6 +120,7 @@ def test_inline_writes_a_report_per_epoch_with_both_tasks(inline_run):
     assert len({r["tasks"]["mmlu_local"]["value"] for r in got.values()}) > 1
 
 
+@pytest.mark.e2e
 def test_inline_scores_go_into_the_trainer_log(inline_run):
     got = reports(inline_run)
     history = json.loads((checkpoints(inline_run)[-1] / "trainer_state.json").read_text())["log_history"]
@@ -171,6 +174,7 @@ def lm_eval_cli(checkpoint: Path, task: str, fewshot: int, shared_data: Path, ou
     return json.loads(result.read_text())["results"][task]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("task,fewshot,metric", [("mmlu_local", 5, "acc"), ("hellaswag_local", 10, "acc_norm")])
 def test_inline_numbers_equal_the_lm_eval_cli_on_the_saved_checkpoint(
     inline_run, shared_data, tmp_path, task, fewshot, metric
@@ -185,6 +189,7 @@ def test_inline_numbers_equal_the_lm_eval_cli_on_the_saved_checkpoint(
 # ---- subprocess mode, failures ----------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_subprocess_mode_records_failures_and_training_completes(subprocess_run, inline_run):
     got = reports(subprocess_run)
     assert sorted(got) == [1, 2]
@@ -203,6 +208,7 @@ def test_subprocess_mode_records_failures_and_training_completes(subprocess_run,
     assert [h["epoch_eval/failed_tasks"] for h in history if "epoch_eval/failed_tasks" in h] == [2]
 
 
+@pytest.mark.e2e
 def test_inline_eval_leaves_training_untouched(subprocess_run, inline_run):
     """The inline evals ran inside the training process; the losses match the run that evaluated elsewhere."""
 
@@ -216,6 +222,7 @@ def test_inline_eval_leaves_training_untouched(subprocess_run, inline_run):
 # ---- queue mode and the watcher ---------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_evals_watch_runs_queued_jobs_until_training_is_done(subprocess_run, tmp_path):
     """The jobs the plugin wrote in the subprocess run are queue jobs too (queue mode only enqueues them
     instead of running them): queued for a fresh output dir, `evals watch` runs them all and stops."""
@@ -252,6 +259,7 @@ def test_evals_watch_runs_queued_jobs_until_training_is_done(subprocess_run, tmp
 # ---- evals report -----------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_evals_report_renders_table_summary_and_plot(inline_run, subprocess_run, tmp_path):
     from click.testing import CliRunner
 

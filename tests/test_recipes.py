@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def validate(cfg: dict, capabilities: dict | None):
 
     cfg = DictDefault(cfg)
     prepare_plugins(cfg)
-    env = {"torch_version": "2.13.0"} if capabilities else None
+    env = {"torch_version": version("torch").split("+")[0]} if capabilities else None  # the installed torch
     validated = validate_config(cfg, capabilities=capabilities, env_capabilities=env)
     normalize_config(validated)  # reads the base model's config.json
     return validated

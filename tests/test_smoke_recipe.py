@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-from conftest import axolotl_train, smoke_recipe
+import pytest
 
 
-def test_smoke_recipe_trains_two_epochs_on_cpu(tmp_path, tiny_llama, merged_jsonl):
-    config = smoke_recipe(tmp_path, tiny_llama, merged_jsonl, plugins=None)
-    run = axolotl_train(config)
-    assert run.returncode == 0, run.stderr[-4000:]
-    out = tmp_path / "out"
+@pytest.mark.e2e
+def test_smoke_recipe_trains_two_epochs_on_cpu(smoke_run):
+    out = smoke_run.out
     checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     assert len(checkpoints) == 2
     state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
