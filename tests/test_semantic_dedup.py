@@ -160,3 +160,29 @@ def test_semantic_dedup_refuses_a_missing_model_before_reading_anything(tmp_path
     with pytest.raises(PrepError, match="nobody/no-such-model"):
         pipeline.build(config, tmp_path / "out.jsonl", progress=False, workers=0)
     assert not list(tmp_path.iterdir())  # stopped before any spill or output
+
+
+def test_semantic_dedup_keys_threshold_max_tokens_and_batch_size(tmp_path, shared_data):
+    """threshold and max_tokens change what is dropped as documented; batch_size and device only how the
+    prompts are embedded."""
+    orca = shared_data / "openorca/openorca_gpt4_sample.parquet"
+    texts = [orjson.loads(x)["question"] for x in orca.with_suffix(".jsonl").read_bytes().splitlines()]
+    model_dir = tiny_sentence_model(tmp_path, texts)
+
+    def dropped(**keys) -> list[str]:
+        section = {"model": str(model_dir), "threshold": 0.99, "device": "cpu", **keys}
+        config = MixtureConfig.model_validate(
+            {
+                "sources": [{"name": "gpt4", "format": "openorca", "path": str(orca)}],
+                "curation": {"steps": ["semantic_dedup"], "semantic_dedup": section},
+            }
+        )
+        out = tmp_path / "out.jsonl"
+        pipeline.build(config, out, dropped=tmp_path / "dropped.jsonl", progress=False, workers=0)
+        return [orjson.loads(x)["row"]["id"] for x in (tmp_path / "dropped.jsonl").read_bytes().splitlines()]
+
+    default = dropped()  # (which copy of a group stays may change with the groups, so counts are compared)
+    assert len(dropped(threshold=0.9)) > len(default)
+    # prompts cut to their first 8 tokens: rows sharing an opening ("Answer the following question: ...")
+    assert len(dropped(max_tokens=8)) > len(default)
+    assert dropped(batch_size=7) == default
