@@ -337,6 +337,9 @@ def test_mixture_caps_weights_and_strata(tmp_path, shared_data):
 
 
 def test_step_order_is_validated():
+    from prep.steps import STEPS
+
+    assert all(cls.name == name for name, cls in STEPS.items())  # each registered under its own name
     src = [{"name": "a", "format": "openorca", "path": "x"}]
     for steps, msg in [
         (["exact_dedup", "quality"], "must come before"),
