@@ -9,15 +9,31 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from evals.errors import EvalsError
 from evals.spec import EvalJob
 
 console = Console()
 
 
-@click.group()
+class Group(click.Group):
+    """User errors (EvalsError, a file that cannot be read) end in one line; `--debug` shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (EvalsError, OSError) as exc:
+            if ctx.meta.get("debug"):
+                raise
+            raise click.ClickException(f"{exc} (--debug for the traceback)") from None
+
+
+@click.group(cls=Group)
 @click.option("-v", "--verbose", is_flag=True, help="log at INFO (lm-eval is chatty)")
-def main(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, help="show the traceback of an error")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, debug: bool) -> None:
     """Per-epoch MMLU/HellaSwag reports written by the epoch_eval Axolotl plugin."""
+    ctx.meta["debug"] = debug
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -33,17 +49,15 @@ def main(verbose: bool) -> None:
 )
 def report(output_dirs: tuple[Path, ...], out: Path | None) -> None:
     """Tables per epoch (and across runs), the best epoch, summary.md and convergence.png."""
+    from evals.published import HARNESS_GAP, comparability
     from evals.report import REPORTS_DIR
-    from evals.summary import BEST_RULE, failures, load_runs, rows, write_summary
+    from evals.summary import BEST_RULE, failures, load_runs, rows, settings_line, write_summary
 
     if out is None:
         if len(output_dirs) > 1:
             raise click.UsageError("several runs: say where the combined summary goes with --out")
         out = output_dirs[0] / REPORTS_DIR
-    try:
-        runs = load_runs(list(output_dirs))
-    except (FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    runs = load_runs(list(output_dirs))
     for run in runs:
         header, body = rows(run)
         table = Table(title=f"{run.name} ({run.output_dir})")
@@ -52,10 +66,16 @@ def report(output_dirs: tuple[Path, ...], out: Path | None) -> None:
         for row in body:
             table.add_row(*row, style="bold green" if row[0].endswith("*") else None)
         console.print(table)
+        console.print(settings_line(run.reports[0]))
+        for note in run.notes:
+            console.print(f"[yellow]note: {note}[/yellow]")
+        for line in comparability(run.reports[0]):
+            console.print(f"comparable: {line}")
         for line in failures(run):
             console.print(f"[red]{line}[/red]")
         best = run.best()
         console.print(f"best epoch: {best['epoch'] if best else 'none'}  ({BEST_RULE})")
+    console.print(HARNESS_GAP)
     md, png = write_summary(runs, out)
     console.print(f"wrote {md} and {png}")
 
@@ -64,11 +84,18 @@ def report(output_dirs: tuple[Path, ...], out: Path | None) -> None:
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--poll", default=30.0, show_default=True, help="seconds between looks at the queue")
 @click.option("--once", is_flag=True, help="run what is pending now, then exit")
-def watch(output_dir: Path, poll: float, once: bool) -> None:
+@click.option(
+    "--lease",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="seconds without renewal after which another watcher takes a running job over",
+)
+def watch(output_dir: Path, poll: float, once: bool, lease: float) -> None:
     """Run the eval jobs a training run queues in OUTPUT_DIR/eval_queue (epoch_eval mode: queue)."""
     from evals.queue import watch as run_watch
 
-    ran = run_watch(output_dir, poll_s=poll, once=once)
+    ran = run_watch(output_dir, poll_s=poll, once=once, lease_s=lease)
     console.print(f"ran {len(ran)} job(s): " + ", ".join(f"epoch {r['epoch']} {r['status']}" for r in ran))
 
 
@@ -76,9 +103,35 @@ def watch(output_dir: Path, poll: float, once: bool) -> None:
 @click.argument("job", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def run(job: Path) -> None:
     """Score one checkpoint from a job file and write its epoch report."""
-    from evals.jobs import run_job
+    from evals.jobs import die_with_parent, run_job
 
+    die_with_parent()
     console.print(f"wrote {run_job(EvalJob.load(job))}")
+
+
+@main.command()
+@click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--resubmit", is_flag=True, help="slurm mode: resubmit jobs that ended without a report first")
+def status(output_dir: Path, resubmit: bool) -> None:
+    """Every epoch's eval: queued, running, done or failed, with the scheduler's state and the log."""
+    from evals import slurm
+    from evals.status import epochs
+
+    if resubmit:
+        slurm.reconcile(output_dir)
+    rows = epochs(output_dir)
+    table = Table(title=f"evals of {output_dir}")
+    for h in ("epoch", "state", "report", "scheduler", "job", "tries", "log", "checkpoint"):
+        table.add_column(h, overflow="fold")
+    colour = {"done": "green", "failed": "red", "running": "yellow", "queued": "blue"}
+    for r in rows:
+        table.add_row(
+            str(r.epoch), f"[{colour[r.state]}]{r.state}[/]", r.report, r.scheduler, r.job_id,
+            str(r.attempts), r.log, r.checkpoint,
+        )  # fmt: skip
+    console.print(table)
+    counts = {s: sum(r.state == s for r in rows) for s in colour}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
 @main.command()

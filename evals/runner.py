@@ -17,6 +17,7 @@ from evals.spec import EvalSettings, TaskSpec
 from evals.tasks import TASKS_DIR
 
 LOG = logging.getLogger(__name__)
+GROUP_AGGREGATION = "lm-eval group score (the group's aggregate_metric_list; mmlu: subtasks weighted by row count)"
 # the parts of lm-eval's output kept in a report ("configs" and "samples" are left out: size)
 RAW_KEYS = ("results", "groups", "group_subtasks", "n-shot", "n-samples", "versions", "higher_is_better")
 
@@ -50,12 +51,17 @@ def summarise(spec: TaskSpec, raw: dict[str, Any], wall_time: float) -> dict[str
     stderr = results.get(f"{spec.metric}_stderr,none")
     leaves = _leaves(spec.name, raw.get("group_subtasks", {}))
     samples = sum(raw["n-samples"][leaf]["effective"] for leaf in leaves if leaf in raw["n-samples"])
+    group = leaves != [spec.name]
+    leaf_values = [float(raw["results"][leaf][key]) for leaf in leaves if key in raw["results"].get(leaf, {})]
     return {
         "status": "ok",
         "metric": spec.metric,
         "value": float(results[key]),
         "stderr": None if stderr in (None, "N/A") else float(stderr),
         "num_fewshot": spec.num_fewshot,
+        "aggregation": GROUP_AGGREGATION if group else "mean over rows",
+        # the older harness's MMLU (Open LLM Leaderboard v1): the plain mean over the subjects
+        **({"subtask_mean": sum(leaf_values) / len(leaf_values), "subtasks": len(leaf_values)} if group else {}),
         "samples": samples,
         "wall_time_s": round(wall_time, 3),
         "raw": plain({k: raw[k] for k in RAW_KEYS if k in raw}),

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from evals.errors import EvalsError
 from prep.io import write_json
 
 Backend = Literal["hf", "vllm"]
@@ -70,8 +71,52 @@ class EvalSettings(BaseModel):
         return tasks
 
 
+class SlurmSettings(BaseModel):
+    """The sbatch template of `epoch_eval.mode: slurm`: one batch job per checkpoint runs `evals run JOB`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partition: str | None = None
+    account: str | None = None
+    time: str | None = Field(default=None, description="wall-clock limit, sbatch syntax (e.g. 04:00:00)")
+    gpus: int = Field(default=0, ge=0, description="GPUs per eval job (--gpus); 0: none asked")
+    cpus_per_task: int | None = Field(default=None, ge=1)
+    mem: str | None = Field(default=None, description="memory per node, sbatch syntax (e.g. 200G)")
+    extra_sbatch: list[str] = Field(
+        default_factory=list, description="more sbatch options, one per `#SBATCH` line (e.g. --qos=high)"
+    )
+    setup: str | None = Field(
+        default=None, description="shell line run before the eval (e.g. `source /opt/venv/bin/activate`)"
+    )
+    command: str | None = Field(
+        default=None, description="how the job calls the evals CLI; default: this Python's `-m evals.cli`"
+    )
+    max_resubmits: int = Field(default=2, ge=0, description="a failed or preempted job is resubmitted this often")
+    wait_at_end: bool = Field(
+        default=True, description="training ends only when every epoch is scored (resubmitting as needed)"
+    )
+
+    @field_validator("extra_sbatch")
+    @classmethod
+    def _options(cls, lines: list[str]) -> list[str]:
+        bad = [x for x in lines if not x.startswith("-") or "\n" in x]
+        if bad:
+            raise ValueError(f"extra_sbatch takes sbatch options such as --qos=high, one per item; got {bad}")
+        return lines
+
+
+class Submission(BaseModel):
+    """One `sbatch` of a job: the scheduler's id and where the job's output goes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    log: str
+    submitted_at: str
+
+
 class EvalJob(BaseModel):
-    """One checkpoint to score; written by the plugin, run by `evals run` / `evals watch`."""
+    """One checkpoint to score; written by the plugin, run by `evals run` / `evals watch` / an sbatch job."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -80,12 +125,22 @@ class EvalJob(BaseModel):
     global_step: int = Field(ge=0)
     checkpoint: str = Field(description="the checkpoint directory (or the base model for epoch 0)")
     model_args: dict[str, Any] = Field(description="lm-eval model args: pretrained, peft/lora_local_path, ...")
-    mode: Literal["subprocess", "queue"]
+    mode: Literal["subprocess", "queue", "slurm"]
     settings: EvalSettings
+    slurm: SlurmSettings | None = Field(default=None, description="slurm mode: the sbatch template")
+    submissions: list[Submission] = Field(default_factory=list, description="slurm mode: every sbatch, oldest first")
 
     @classmethod
     def load(cls, path: Path) -> EvalJob:
-        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        """A job file; one that is not one is an EvalsError naming the file and the first bad field."""
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise EvalsError(f"{path}: no such job file") from exc
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(file)"
+            raise EvalsError(f"{path}: not an eval job: field {where}: {err['msg']}") from exc
 
     def save(self, path: Path) -> Path:
         write_json(path, self.model_dump(mode="json"))

@@ -12,6 +12,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from evals.errors import EvalsError
+from evals.published import HARNESS_GAP, comparability
 from evals.report import REPORTS_DIR, read_reports
 from prep.io import atomic_output
 
@@ -26,6 +28,18 @@ class Run:
     name: str
     output_dir: Path
     reports: list[dict]
+
+    @property
+    def notes(self) -> list[str]:
+        """Flags that do not stop the report: a run whose reports name another directory (moved)."""
+        recorded = {str(r["output_dir"]) for r in self.reports if r.get("output_dir")}
+        here = str(self.output_dir.resolve())
+        return [f"reports were written for {d} (a moved or copied run?)" for d in sorted(recorded) if d != here]
+
+    @property
+    def subject_means(self) -> list[str]:
+        """Group tasks whose reports carry the plain mean over their subtasks (MMLU's 57 subjects)."""
+        return [t for t in self.tasks if any("subtask_mean" in r["tasks"].get(t, {}) for r in self.reports)]
 
     @property
     def tasks(self) -> list[str]:
@@ -54,7 +68,7 @@ def load_runs(output_dirs: list[Path]) -> list[Run]:
     for d in output_dirs:
         reports = read_reports(d)
         if not reports:
-            raise FileNotFoundError(f"no reports in {d / REPORTS_DIR} (expected epoch_<n>.json)")
+            raise EvalsError(f"no reports in {d / REPORTS_DIR} (expected epoch_<n>.json)")
         runs.append(Run(name=d.resolve().name, output_dir=d, reports=reports))
     names = [r.name for r in runs]
     for run in runs:  # two runs both called `out`: tell them apart by their parent
@@ -72,25 +86,50 @@ def cell(task: dict | None) -> str:
     return f"{task['value']:.4f}{err}"
 
 
+def subject_mean_cell(task: dict | None) -> str:
+    if task is None or task["status"] != "ok" or "subtask_mean" not in task:
+        return "-"
+    return f"{task['subtask_mean']:.4f}"
+
+
 def rows(run: Run) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a run's per-epoch table; the best epoch is starred."""
+    """Header and rows of a run's per-epoch table; the best epoch is starred. A group task (MMLU) also
+    gets its plain subject mean, the older harness's (Open LLM Leaderboard v1) MMLU."""
     best = run.best()
     metric = {t: next(r["tasks"][t]["metric"] for r in run.reports if t in r["tasks"]) for t in run.tasks}
-    header = ["epoch", "step", *[f"{t} {metric[t]}" for t in run.tasks], "mean", "status"]
+    header = ["epoch", "step"]
+    for t in run.tasks:
+        header += [f"{t} {metric[t]}"] + ([f"{t} subject mean"] if t in run.subject_means else [])
+    header += ["mean", "status"]
     body = []
     for r in run.reports:
         ok = all(t["status"] == "ok" for t in r["tasks"].values())
         star = " *" if best is not None and r["epoch"] == best["epoch"] else ""
+        cells = []
+        for t in run.tasks:
+            cells += [cell(r["tasks"].get(t))]
+            cells += [subject_mean_cell(r["tasks"].get(t))] if t in run.subject_means else []
         body.append(
             [
                 f"{r['epoch']}{star}",
                 str(r.get("global_step", "-")),
-                *[cell(r["tasks"].get(t)) for t in run.tasks],
+                *cells,
                 f"{mean_score(r):.4f}" if ok else "-",
                 r.get("status", "-"),
             ]
         )
     return header, body
+
+
+def settings_line(report: dict) -> str:
+    """What the scores depend on, as the report recorded it."""
+    shots = ", ".join(f"{n} {t.get('num_fewshot')}-shot {t['metric']}" for n, t in sorted(report["tasks"].items()))
+    return (
+        f"{report.get('harness') or 'lm-eval ' + str(report.get('lm_eval_version', '?'))}, backend "
+        f"{report.get('backend', '?')}, {shots}, chat template {'on' if report.get('chat_template') else 'off'}, "
+        f"batch size {report.get('batch_size', '?')}, dtype {report.get('dtype', '?')}, "
+        f"rows per (sub)task {limits(report.get('limit'))}"
+    )
 
 
 def failures(run: Run) -> list[str]:
@@ -109,6 +148,8 @@ def markdown(runs: list[Run]) -> str:
         f"Rule: {BEST_RULE}. Rows marked * are the best epoch. Scores "
         "are lm-eval log-likelihood scores without a chat template; ± is lm-eval's stderr.",
         "",
+        HARNESS_GAP,
+        "",
     ]
     if len(runs) > 1:
         out += ["## Best epoch per run", "", "| run | best epoch | step | mean |", "| --- | --- | --- | --- |"]
@@ -126,8 +167,10 @@ def markdown(runs: list[Run]) -> str:
         out += [
             f"## {run.name}",
             "",
-            f"`{run.output_dir}`; lm-eval {first.get('lm_eval_version', '?')}, "
-            f"backend {first.get('backend', '?')}, rows per (sub)task {limits(first.get('limit'))}",
+            f"`{run.output_dir}`; {settings_line(first)}",
+            "",
+            *[f"- {note}" for note in run.notes],
+            *[f"- comparable: {line}" for line in comparability(first)],
             "",
             "| " + " | ".join(header) + " |",
             "|" + " --- |" * len(header),

@@ -40,8 +40,7 @@ class EpochEvalPlugin(BasePlugin):
         if stray:
             raise ValueError(
                 f"epoch_eval: unknown top-level key(s) {stray}; the plugin reads only the "
-                f"nested `{KEY}:` block (tasks, limit, batch_size, include_path, task_data_dir, "
-                "backend, model_args, mode, stop_on_failure, eval_base_model)"
+                f"nested `{KEY}:` block ({', '.join(EpochEvalConfig.model_fields)})"
             )
 
     def pre_model_load(self, cfg) -> None:
@@ -56,6 +55,10 @@ class EpochEvalPlugin(BasePlugin):
         for d in [*config.include_path, *([config.task_data_dir] if config.task_data_dir else [])]:
             if not Path(d).is_dir():
                 raise FileNotFoundError(f"epoch_eval: directory {d} (include_path / task_data_dir) does not exist")
+        if config.mode == "slurm":
+            from evals.slurm import check_tools
+
+            check_tools()
 
     def add_callbacks_post_trainer(self, cfg, trainer) -> list:
         from plugins.epoch_eval.callback import EpochEvalCallback

@@ -1,0 +1,174 @@
+"""`epoch_eval.mode: slurm`: one `sbatch` job per checkpoint runs `evals run JOB` on the cluster.
+
+The job file is `OUTPUT_DIR/eval_jobs/epoch_<n>.json`; beside it the batch script (`.sbatch`) and, per
+submission, the log `eval_jobs/logs/epoch_<n>-<jobid>.log`. Every submission's job id is appended to the
+job file; the report records the id of the job that wrote it (SLURM_JOB_ID).
+
+States come from `scontrol show job` (`sacct` needs slurmdbd, which small clusters lack; scontrol keeps
+a finished job for MinJobAge seconds, after which it says UNKNOWN here). A job that ended without
+writing its report (failed, preempted, timed out, node failure, cancelled, or forgotten by scontrol) is
+resubmitted up to `max_resubmits` times, then recorded as a failed report with the scheduler's state and
+the log's tail, so the epoch is scored or failed for good, never silently missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from evals import report
+from evals.errors import EvalsError
+from evals.jobs import failed_report
+from evals.spec import EvalJob, Submission
+from prep.io import atomic_output
+
+LOG = logging.getLogger(__name__)
+JOBS_DIR = "eval_jobs"
+# scontrol's states of a job that may still write its report
+ACTIVE = {
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESIZING",
+    "SUSPENDED",
+    "STOPPED",
+    "SIGNALING",
+    "STAGE_OUT",
+    "RESV_DEL_HOLD",
+    "SPECIAL_EXIT",
+}
+UNKNOWN = "UNKNOWN"
+
+
+def job_path(output_dir: str | Path, epoch: int) -> Path:
+    return Path(output_dir) / JOBS_DIR / f"epoch_{epoch}.json"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise EvalsError(
+            f"`{name}` not found on PATH: epoch_eval.mode slurm needs the Slurm client tools where training "
+            "runs (apt-get install slurm-client, or use mode: queue with `evals watch`)"
+        )
+    return path
+
+
+def check_tools() -> None:
+    """Refuse a slurm-mode run before training when sbatch or scontrol is missing."""
+    _tool("sbatch")
+    _tool("scontrol")
+
+
+def script(job: EvalJob, path: Path) -> str:
+    """The batch script of a job file: the template's #SBATCH lines, the setup line, `evals run JOB`."""
+    s = job.slurm
+    if s is None:
+        raise EvalsError(f"{path}: not a slurm job (no slurm settings)")
+    logs = path.parent / "logs"
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name=eval-{Path(job.output_dir).name}-epoch{job.epoch}",
+        f"#SBATCH --output={logs / f'{path.stem}-%j.log'}",
+        *(f"#SBATCH --{key}={value}" for key, value in (("partition", s.partition), ("account", s.account)) if value),
+        *([f"#SBATCH --time={s.time}"] if s.time else []),
+        *([f"#SBATCH --gpus={s.gpus}"] if s.gpus else []),
+        *([f"#SBATCH --cpus-per-task={s.cpus_per_task}"] if s.cpus_per_task else []),
+        *([f"#SBATCH --mem={s.mem}"] if s.mem else []),
+        *(f"#SBATCH {line}" for line in s.extra_sbatch),
+        "set -euo pipefail",
+        *([s.setup] if s.setup else []),
+        f"exec {s.command or shlex.join([sys.executable, '-m', 'evals.cli'])} run {shlex.quote(str(path))}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def submit(path: Path) -> Submission:
+    """sbatch the job file's script (a stale report of an earlier attempt removed first) and append the
+    submission to the job file."""
+    job = EvalJob.load(path)
+    sbatch_file = path.with_suffix(".sbatch")
+    with atomic_output(sbatch_file) as f:
+        f.write(script(job, path).encode())
+    (path.parent / "logs").mkdir(exist_ok=True)
+    report.report_path(job.output_dir, job.epoch).unlink(missing_ok=True)
+    run = subprocess.run([_tool("sbatch"), "--parsable", str(sbatch_file)], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise EvalsError(f"sbatch {sbatch_file} failed (exit {run.returncode}): {run.stderr.strip()}")
+    job_id = run.stdout.strip().split(";")[0]
+    sub = Submission(
+        job_id=job_id,
+        log=str(path.parent / "logs" / f"{path.stem}-{job_id}.log"),
+        submitted_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    job.model_copy(update={"submissions": [*job.submissions, sub]}).save(path)
+    LOG.info("epoch_eval: epoch %d submitted as slurm job %s (log %s)", job.epoch, job_id, sub.log)
+    return sub
+
+
+def state(job_id: str) -> tuple[str, str]:
+    """(JobState, Reason) from `scontrol show job`; UNKNOWN once scontrol no longer knows the job."""
+    run = subprocess.run([_tool("scontrol"), "-o", "show", "job", job_id], capture_output=True, text=True)
+    found = re.search(r"\bJobState=(\S+)", run.stdout)
+    if run.returncode != 0 or found is None:
+        return UNKNOWN, run.stderr.strip()
+    reason = re.search(r"\bReason=(\S+)", run.stdout)
+    return found.group(1), reason.group(1) if reason else ""
+
+
+def slurm_jobs(output_dir: str | Path) -> list[tuple[Path, EvalJob]]:
+    out = []
+    for path in sorted(Path(output_dir, JOBS_DIR).glob("epoch_*.json")):
+        job = EvalJob.load(path)
+        if job.mode == "slurm":
+            out.append((path, job))
+    return sorted(out, key=lambda pj: pj[1].epoch)
+
+
+def _tail(log: str, chars: int = 2000) -> str:
+    try:
+        return Path(log).read_text(encoding="utf-8", errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+def reconcile(output_dir: str | Path) -> None:
+    """Resubmit every job that ended without its report, up to its max_resubmits; past that, write the
+    epoch's failed report. Called by the plugin while it waits and by `evals status --resubmit`."""
+    for path, job in slurm_jobs(output_dir):
+        if not job.submissions or job.slurm is None:
+            continue
+        last = job.submissions[-1]
+        job_state, reason = state(last.job_id)
+        if job_state in ACTIVE or report.report_path(job.output_dir, job.epoch).is_file():
+            continue  # the report is checked after the state: a job writes it before it ends
+        tries = len(job.submissions)
+        if tries <= job.slurm.max_resubmits:
+            LOG.warning(
+                "epoch_eval: epoch %d: slurm job %s ended %s (%s) without a report; resubmitting (%d of %d)",
+                job.epoch,
+                last.job_id,
+                job_state,
+                reason,
+                tries,
+                job.slurm.max_resubmits,
+            )
+            submit(path)
+            continue
+        ids = ", ".join(s.job_id for s in job.submissions)
+        error = RuntimeError(
+            f"slurm job(s) {ids} ended without a report (last: {job_state} {reason}) after {tries} "
+            f"submission(s); log {last.log}: {_tail(last.log)}"
+        )
+        LOG.error("epoch_eval: epoch %d failed for good: %s", job.epoch, error)
+        failed_report(job, error, time.time(), where={"name": "slurm", "job_id": last.job_id})

@@ -1,0 +1,153 @@
+"""Slurm mode against a real single-node Slurm (tests/slurm_cluster.py): a job per checkpoint through
+`sbatch`, its id in the job file and the report, `evals status` from `scontrol`, a failed job resubmitted,
+and one that keeps failing recorded as failed for good. The smoke training in slurm mode is in
+test_epoch_eval.py (it compares with the inline run there)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+from conftest import REPO
+from slurm_cluster import slurm, wait_for  # noqa: F401  (the fixture)
+
+from evals import report
+from evals import slurm as evals_slurm
+from evals.cli import main
+from evals.spec import EvalJob, SlurmSettings
+from evals.status import epochs, held_checkpoints
+from plugins.epoch_eval.args import EpochEvalConfig
+from plugins.epoch_eval.callback import eval_job
+
+SMOKE = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())["epoch_eval"]
+
+
+def base_model_job(out: Path, tiny_llama: Path, shared_data: Path, **slurm_keys) -> Path:
+    """The job the plugin submits for the base model (epoch 0), with the smoke recipe's tasks, only
+    HellaSwag to keep it short."""
+    config = EpochEvalConfig.model_validate(
+        {
+            **SMOKE,
+            "task_data_dir": str(shared_data),
+            "tasks": [t for t in SMOKE["tasks"] if t["name"] == "hellaswag_local"],
+            "mode": "slurm",
+            "slurm": slurm_keys,
+        }
+    )
+    job = eval_job(
+        config,
+        output_dir=str(out),
+        base_model=str(tiny_llama),
+        adapter=None,
+        lora_r=None,
+        epoch=0,
+        global_step=0,
+        checkpoint=str(tiny_llama),
+    )
+    return job.save(evals_slurm.job_path(out, 0))
+
+
+def finished(job_path: Path) -> str | None:
+    job = EvalJob.load(job_path)
+    state, _ = evals_slurm.state(job.submissions[-1].job_id)
+    return None if state in evals_slurm.ACTIVE else state
+
+
+def test_the_batch_script_carries_the_template(tmp_path):
+    settings = SlurmSettings(
+        partition="gpu",
+        account="proj",
+        time="04:00:00",
+        gpus=8,
+        mem="200G",
+        extra_sbatch=["--qos=high", "--exclusive"],
+        setup="source /opt/venv/bin/activate",
+        command="evals",
+    )
+    job = EvalJob(
+        output_dir=str(tmp_path / "run"),
+        epoch=3,
+        global_step=30,
+        checkpoint=str(tmp_path / "run/checkpoint-30"),
+        model_args={"pretrained": "x"},
+        mode="slurm",
+        settings=EpochEvalConfig().settings(),
+        slurm=settings,
+    )
+    path = tmp_path / "run/eval_jobs/epoch_3.json"
+    lines = evals_slurm.script(job, path).splitlines()
+    assert lines[0] == "#!/bin/bash"
+    for line in ("--partition=gpu", "--account=proj", "--time=04:00:00", "--gpus=8", "--mem=200G", "--qos=high"):
+        assert f"#SBATCH {line}" in lines
+    assert f"#SBATCH --output={path.parent / 'logs' / 'epoch_3-%j.log'}" in lines
+    assert lines[-2:] == ["source /opt/venv/bin/activate", f"exec evals run {path}"]
+    # a stray line that is not an option is refused at validation
+    try:
+        SlurmSettings(extra_sbatch=["qos=high"])
+    except ValueError as exc:
+        assert "extra_sbatch takes sbatch options" in str(exc)
+    else:
+        raise AssertionError("a non-option extra_sbatch line was accepted")
+
+
+def test_a_failed_job_is_resubmitted_and_scored(slurm, tmp_path, tiny_llama, shared_data):  # noqa: F811
+    """The first attempt dies before the eval (as a preempted or crashed job would), the second scores."""
+    out = tmp_path / "run"
+    mark = tmp_path / "first-attempt"
+    path = base_model_job(
+        out, tiny_llama, shared_data, setup=f"test -e {mark} || {{ touch {mark}; exit 3; }}", max_resubmits=2
+    )
+    first = evals_slurm.submit(path)
+    assert wait_for(lambda: finished(path), 120, "the first sbatch job to end") == "FAILED"
+    [row] = epochs(out)
+    assert (row.state, row.scheduler, row.job_id, row.attempts) == ("running", "FAILED NonZeroExitCode", first.job_id, 1)
+
+    evals_slurm.reconcile(out)  # what the plugin does while it waits, and `evals status --resubmit`
+    job = EvalJob.load(path)
+    assert [s.job_id for s in job.submissions][0] == first.job_id and len(job.submissions) == 2
+    second = job.submissions[-1]
+    wait_for(lambda: finished(path), 600, "the resubmitted job to end")
+    evals_slurm.reconcile(out)  # nothing to do: the report is there
+    assert len(EvalJob.load(path).submissions) == 2
+
+    got = report.read(report.report_path(out, 0))
+    assert got["status"] == "ok" and got["mode"] == "slurm"
+    assert got["scheduler"] == {"name": "slurm", "job_id": second.job_id}
+    assert got["tasks"]["hellaswag_local"]["samples"] == 40
+    assert "wrote" in Path(second.log).read_text()  # the job's output went to the recorded log
+    [row] = epochs(out)
+    assert (row.state, row.scheduler, row.job_id, row.attempts, row.log) == (
+        "done",
+        "COMPLETED",
+        second.job_id,
+        2,
+        second.log,
+    )
+    status = CliRunner().invoke(main, ["status", str(out)])
+    assert status.exit_code == 0, status.output
+    assert "1 done, 0 failed, 0 running, 0 queued" in status.output
+
+
+def test_a_job_that_keeps_failing_is_failed_for_good(slurm, tmp_path, tiny_llama, shared_data):  # noqa: F811
+    out = tmp_path / "run"
+    path = base_model_job(out, tiny_llama, shared_data, setup="echo broken node >&2; exit 3", max_resubmits=1)
+    evals_slurm.submit(path)
+    for attempt in (1, 2):
+        wait_for(lambda: finished(path), 120, f"attempt {attempt} to end")
+        evals_slurm.reconcile(out)
+    job = EvalJob.load(path)
+    assert len(job.submissions) == 2  # the first and one resubmission, then no more
+    got = report.read(report.report_path(out, 0))
+    assert got["status"] == "failed"
+    error = got["tasks"]["hellaswag_local"]["error"]
+    assert f"slurm job(s) {job.submissions[0].job_id}, {job.submissions[1].job_id} ended without a report" in error
+    assert "FAILED" in error and "broken node" in error  # the scheduler's state and the log's tail
+    assert got["scheduler"] == {"name": "slurm", "job_id": job.submissions[1].job_id}
+    [row] = epochs(out)
+    assert row.state == "failed" and not held_checkpoints(out)
+    status = CliRunner().invoke(main, ["status", str(out), "--resubmit"])
+    assert status.exit_code == 0 and "0 done, 1 failed" in status.output
+    assert len(EvalJob.load(path).submissions) == 2  # failed for good: not resubmitted again
+    assert json.loads(path.read_text())["slurm"]["max_resubmits"] == 1
