@@ -77,8 +77,8 @@ def read_events(output_dir: str | Path) -> list[dict]:
 
 
 def file_failed(output_dir: str | Path, path: Path, reason: str, epoch: int | None) -> Path:
-    """Move a job that cannot run under failed/, its reason beside it (`<name>.reason.txt`)."""
-    target = queue_dir(output_dir, "failed") / path.name
+    """Move a job that cannot run under failed/ (as epoch_<n>.json), its reason beside it (`.reason.txt`)."""
+    target = queue_dir(output_dir, "failed") / (path.name if epoch is None else f"epoch_{epoch}.json")
     os.replace(path, target)
     (target.parent / f"{target.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
     log_event(output_dir, "failed", epoch, reason=reason)

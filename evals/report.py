@@ -101,8 +101,10 @@ def _checked_task(path: Path, name: str, task: Any) -> dict[str, Any]:
     if not isinstance(task, dict):
         raise EvalsError(f"{path}: key {key} is {type(task).__name__}, expected an object")
     for field in ("status", "metric"):
-        if not isinstance(task.get(field), str):
-            raise EvalsError(f"{path}: key {key}.{field} is missing or not a string ({task.get(field)!r})")
+        if field not in task:
+            raise EvalsError(f"{path}: key {key}.{field} is missing")
+        if not isinstance(task[field], str):
+            raise EvalsError(f"{path}: key {key}.{field} is {task[field]!r}, not a string")
     if task["status"] not in ("ok", "failed"):
         raise EvalsError(f"{path}: key {key}.status is {task['status']!r}, expected 'ok' or 'failed'")
     if task["status"] != "ok":
