@@ -75,7 +75,7 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     env = {**os.environ, "SLURM_CONF": str(conf)}
     daemons = []
     for cmd in (["slurmctld", "-D", "-i"], ["slurmd", "-D"]):
-        out = open(root / f"{cmd[0]}.out", "wb")  # noqa: SIM115  (closed below)
+        out = open(root / f"{cmd[0]}.out", "wb")  # closed in the finally below
         daemons.append((subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT), out))
     previous = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = str(conf)

@@ -5,15 +5,19 @@ numbers from the subprocess and queue modes, failures recorded while training co
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from conftest import REPO, axolotl_train, smoke_recipe
 from pydantic import ValidationError
+from slurm_cluster import slurm, wait_for  # noqa: F401  (the fixture)
 
 SMOKE = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())
 TOL = 1e-6
@@ -87,7 +91,7 @@ def test_axolotl_validation_accepts_the_block_and_rejects_typos(tmp_path, tiny_l
         validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "limt": 5}})
     with pytest.raises(ValidationError, match="num_fewshot"):
         validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "tasks": [{"name": "mmlu", "metric": "acc"}]}})
-    with pytest.raises(ValidationError, match="backend 'vllm' needs mode subprocess or queue"):
+    with pytest.raises(ValidationError, match="backend 'vllm' needs mode subprocess, queue or slurm"):
         validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "backend": "vllm"}})
     # Axolotl would silently drop a misspelt top-level block; the plugin refuses it at registration
     with pytest.raises(ValueError, match=r"unknown top-level key\(s\) \['epoch_evals'\]"):
@@ -290,3 +294,122 @@ def test_evals_report_renders_table_summary_and_plot(inline_run, subprocess_run,
     assert load_runs([inline_run])[0].best()["epoch"] == best["epoch"]
     # several runs without --out is a usage error, not a silent pick
     assert CliRunner().invoke(main, ["report", str(inline_run), str(subprocess_run)]).exit_code == 2
+
+
+# ---- slurm mode through axolotl train ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm, tmp_path_factory, tiny_llama, merged_jsonl, shared_data) -> Path:  # noqa: F811
+    """The smoke recipe in slurm mode on the test cluster: each epoch (and the base model) one sbatch job;
+    training ends when all are scored (wait_at_end)."""
+    return train(
+        tmp_path_factory.mktemp("slurm"),
+        tiny_llama,
+        merged_jsonl,
+        epoch_eval=block(shared_data, mode="slurm", poll_s=2, slurm={"max_resubmits": 1}),
+    )
+
+
+@pytest.mark.e2e
+def test_slurm_mode_scores_every_epoch_through_sbatch_like_inline(slurm_run, inline_run):
+    from evals.cli import main
+    from evals.slurm import job_path, state
+    from evals.spec import EvalJob
+    from evals.status import epochs
+
+    got, inline = reports(slurm_run), reports(inline_run)
+    assert sorted(got) == [0, 1, 2]
+    for epoch, r in got.items():
+        job = EvalJob.load(job_path(slurm_run, epoch))
+        [submission] = job.submissions  # none failed, none resubmitted
+        assert r["mode"] == "slurm" and r["status"] == "ok"
+        assert r["scheduler"] == {"name": "slurm", "job_id": submission.job_id}
+        assert state(submission.job_id)[0] == "COMPLETED" and Path(submission.log).is_file()
+        # the same checkpoints (same seed and data) scored in another process, through the scheduler
+        for name, t in r["tasks"].items():
+            assert t["value"] == pytest.approx(inline[epoch]["tasks"][name]["value"], abs=TOL), (epoch, name)
+            assert t["stderr"] == pytest.approx(inline[epoch]["tasks"][name]["stderr"], abs=TOL)
+    assert got[2]["checkpoint"] == str(checkpoints(slurm_run)[-1])
+    rows = epochs(slurm_run)
+    assert [(r.epoch, r.state, r.scheduler, r.report) for r in rows] == [
+        (e, "done", "COMPLETED", "ok") for e in (0, 1, 2)
+    ]
+    status = CliRunner().invoke(main, ["status", str(slurm_run)])
+    assert status.exit_code == 0 and "3 done, 0 failed, 0 running, 0 queued" in status.output
+
+
+# ---- checkpoints held until scored --------------------------------------------------------------------
+
+
+def test_rotation_keeps_held_checkpoints_beyond_the_limit(tmp_path):
+    from plugins.epoch_eval.retention import rotate
+
+    dirs = []
+    for n, step in enumerate((10, 20, 30, 40, 50)):
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        os.utime(d, (1e9 + 10 * n, 1e9 + 10 * n))
+        dirs.append(str(d))
+    held = {dirs[1]}  # checkpoint-20's eval is still queued
+    assert rotate(str(tmp_path), 2, None, held) == [dirs[0], dirs[2]]  # the limit counts the others only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-20", "checkpoint-40", "checkpoint-50"]
+    assert rotate(str(tmp_path), 2, None, set()) == [dirs[1]]  # scored: it rotates out like any other
+    assert rotate(str(tmp_path), 1, dirs[3], set()) == []  # the best and the most recent always stay
+    assert rotate(str(tmp_path), None, None, set()) == []
+
+
+@pytest.mark.e2e
+def test_a_slow_eval_never_loses_its_checkpoint(tmp_path, tiny_llama, merged_jsonl, shared_data):
+    """Queue mode with save_total_limit 1 and no watcher yet: the Trainer alone would delete epoch 1's
+    checkpoint at epoch 2's save. The plugin holds both, and at epoch 3's end training waits (2 pending
+    = max_pending_checkpoints). A watcher started then scores everything: every epoch has an ok report."""
+    from evals import queue
+
+    config = smoke_recipe(
+        tmp_path,
+        tiny_llama,
+        merged_jsonl,
+        num_epochs=3,
+        save_total_limit=1,
+        epoch_eval=block(shared_data, mode="queue", max_pending_checkpoints=2, poll_s=1),
+    )
+    out = tmp_path / "out"
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    log = tmp_path / "train.log"
+    with log.open("w") as f:
+        training = subprocess.Popen(
+            [str(bin_dir / "axolotl"), "train", str(config), "--launcher", "python"],
+            cwd=REPO,
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "training waits for 2 unscored checkpoint(s)" in log.read_text(errors="replace")
+                 or training.poll() is not None, 900, "training to wait for its evals")  # fmt: skip
+        assert training.poll() is None, log.read_text()[-4000:]
+        held = sorted(p.name for p in queue.queue_dir(out, "pending").glob("epoch_*.json"))
+        assert held == ["epoch_0.json", "epoch_1.json", "epoch_2.json"]
+        assert len(checkpoints(out)) == 2  # save_total_limit 1, but both unscored checkpoints are still here
+        time.sleep(3)
+        assert training.poll() is None and len(checkpoints(out)) == 2  # still waiting: nothing was scored
+        watch = subprocess.run(
+            [str(bin_dir / "evals"), "watch", str(out), "--poll", "1"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        assert watch.returncode == 0, watch.stderr[-4000:]
+        assert training.wait(timeout=900) == 0, log.read_text()[-4000:]
+    finally:
+        if training.poll() is None:
+            training.kill()
+    got = reports(out)
+    assert sorted(got) == [0, 1, 2, 3]
+    assert all(r["status"] == "ok" for r in got.values()), {e: r["status"] for e, r in got.items()}
+    assert sorted(p.name for p in queue.queue_dir(out, "done").iterdir()) == [f"epoch_{e}.json" for e in range(4)]
+    events = [(e["event"], e["epoch"]) for e in queue.read_events(out)]
+    assert sorted(events) == sorted([("claimed", e) for e in range(4)] + [("done", e) for e in range(4)])
