@@ -21,7 +21,7 @@ HARNESS_GAP = (
     "Known gaps between harness versions: the leaderboard's older harness and lm-eval 0.4 share MMLU's "
     "prompt (subject header, 'Answer:', letter choices) and HellaSwag's preprocessing, but MMLU's "
     "aggregation differs (plain subject mean vs row-weighted group, both shown), and few-shot sampling, "
-    "batching and padding numerics differ slightly; the 1-sigma sampling error of a full run is about 0.4 "
+    "batching and padding numerics may differ slightly; the 1-sigma sampling error of a full run is about 0.4 "
     "points on MMLU (14,042 rows) and 0.3 on HellaSwag (10,042 rows), so smaller differences from a "
     "published number are not evidence either way."
 )
