@@ -277,7 +277,19 @@ def test_evals_report_renders_table_summary_and_plot(inline_run, subprocess_run,
     assert "mmlu_local acc" in result.output and "hellaswag_local acc_norm" in result.output
     assert f"best epoch: {best['epoch']}" in result.output
     md = (inline_run / "eval_reports/summary.md").read_text()
-    cells = " | ".join(f"{t['value']:.4f} ± {t['stderr']:.4f}" for _, t in sorted(got[1]["tasks"].items()))
+    hs, mmlu = got[1]["tasks"]["hellaswag_local"], got[1]["tasks"]["mmlu_local"]
+    # MMLU also as the plain mean of its 57 subjects (the Open LLM Leaderboard v1's MMLU)
+    subjects = [
+        v["acc,none"]
+        for k, v in mmlu["raw"]["results"].items()
+        if k.startswith("mmlu_local_")
+        and k not in ("mmlu_local_stem", "mmlu_local_other", "mmlu_local_social_sciences", "mmlu_local_humanities")
+    ]
+    assert len(subjects) == mmlu["subtasks"] == 57 and mmlu["subtask_mean"] == pytest.approx(sum(subjects) / 57)
+    cells = (
+        f"{hs['value']:.4f} ± {hs['stderr']:.4f} | {mmlu['value']:.4f} ± {mmlu['stderr']:.4f} | "
+        f"{mmlu['subtask_mean']:.4f}"
+    )
     assert (
         f"| 1{' *' if best['epoch'] == 1 else ''} | {got[1]['global_step']} | {cells} | {mean_score(got[1]):.4f} | ok |"
         in md

@@ -11,40 +11,17 @@ import sys
 from pathlib import Path
 
 import psutil
-import yaml
 from conftest import REPO
+from eval_jobs import model_job, smoke_config
 from slurm_cluster import wait_for
 
 from evals import queue, report
-from plugins.epoch_eval.args import EpochEvalConfig
-from plugins.epoch_eval.callback import eval_job
 
-SMOKE = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())["epoch_eval"]
 EVALS = str(Path(sys.executable).parent / "evals")
 
 
 def enqueue_base_model(out: Path, tiny_llama: Path, shared_data: Path, epoch: int = 1) -> None:
-    """The smoke recipe's queue job on the tiny model (HellaSwag only, to keep it short)."""
-    config = EpochEvalConfig.model_validate(
-        {
-            **SMOKE,
-            "task_data_dir": str(shared_data),
-            "tasks": [t for t in SMOKE["tasks"] if t["name"] == "hellaswag_local"],
-            "mode": "queue",
-        }
-    )
-    queue.enqueue(
-        eval_job(
-            config,
-            output_dir=str(out),
-            base_model=str(tiny_llama),
-            adapter=None,
-            lora_r=None,
-            epoch=epoch,
-            global_step=epoch,
-            checkpoint=str(tiny_llama),
-        )
-    )
+    queue.enqueue(model_job(smoke_config(shared_data, mode="queue"), out, tiny_llama, epoch))
 
 
 def watcher(out: Path, *args: str) -> subprocess.Popen:

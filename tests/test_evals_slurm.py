@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
 from click.testing import CliRunner
-from conftest import REPO
+from eval_jobs import model_job, smoke_config
 from slurm_cluster import slurm, wait_for  # noqa: F401  (the fixture)
 
 from evals import report
@@ -19,33 +18,11 @@ from evals.cli import main
 from evals.spec import EvalJob, SlurmSettings
 from evals.status import epochs, held_checkpoints
 from plugins.epoch_eval.args import EpochEvalConfig
-from plugins.epoch_eval.callback import eval_job
-
-SMOKE = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())["epoch_eval"]
 
 
 def base_model_job(out: Path, tiny_llama: Path, shared_data: Path, **slurm_keys) -> Path:
-    """The job the plugin submits for the base model (epoch 0), with the smoke recipe's tasks, only
-    HellaSwag to keep it short."""
-    config = EpochEvalConfig.model_validate(
-        {
-            **SMOKE,
-            "task_data_dir": str(shared_data),
-            "tasks": [t for t in SMOKE["tasks"] if t["name"] == "hellaswag_local"],
-            "mode": "slurm",
-            "slurm": slurm_keys,
-        }
-    )
-    job = eval_job(
-        config,
-        output_dir=str(out),
-        base_model=str(tiny_llama),
-        adapter=None,
-        lora_r=None,
-        epoch=0,
-        global_step=0,
-        checkpoint=str(tiny_llama),
-    )
+    """The job the plugin submits for the base model (epoch 0)."""
+    job = model_job(smoke_config(shared_data, mode="slurm", slurm=slurm_keys), out, tiny_llama)
     return job.save(evals_slurm.job_path(out, 0))
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO
+from eval_jobs import model_job, smoke_config
 
 from plugins.epoch_eval.args import EpochEvalConfig
 from plugins.epoch_eval.callback import eval_job
@@ -109,24 +110,13 @@ def test_vllm_scores_the_tiny_model(tmp_path, tiny_llama, shared_data):
     from evals import report
     from evals.jobs import run_job
 
-    config = EpochEvalConfig.model_validate(
-        {
-            **yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())["epoch_eval"],
-            "task_data_dir": str(shared_data),
-            "mode": "subprocess",
-            "backend": "vllm",
-            "model_args": {"dtype": "float32", "gpu_memory_utilization": 0.3},
-        }
+    config = smoke_config(
+        shared_data,
+        hellaswag_only=False,
+        mode="subprocess",
+        backend="vllm",
+        model_args={"dtype": "float32", "gpu_memory_utilization": 0.3},
     )
-    job = eval_job(
-        config,
-        output_dir=str(tmp_path),
-        base_model=str(tiny_llama),
-        adapter=None,
-        lora_r=None,
-        epoch=0,
-        global_step=0,
-        checkpoint=str(tiny_llama),
-    )
+    job = model_job(config, tmp_path, tiny_llama)
     got = report.read(run_job(job))
     assert got["status"] == "ok" and got["backend"] == "vllm"
