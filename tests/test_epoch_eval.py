@@ -250,7 +250,7 @@ def test_evals_watch_runs_queued_jobs_until_training_is_done(subprocess_run, tmp
     assert run.returncode == 0, run.stderr[-4000:]
     assert "ran 2 job(s): epoch 1 partial, epoch 2 partial" in run.stdout
     states = {d.name: sorted(p.name for p in d.iterdir()) for d in (out / "eval_queue").iterdir() if d.is_dir()}
-    assert states == {"pending": [], "running": [], "failed": ["epoch_1.json", "epoch_2.json"]}  # partial = failed/
+    assert states == {"pending": [], "running": [], "done": [], "failed": ["epoch_1.json", "epoch_2.json"]}  # partial
     before = reports(subprocess_run)
     for epoch, r in reports(out).items():
         assert r["mode"] == "queue"
