@@ -25,7 +25,7 @@ from pathlib import Path
 from evals import report
 from evals.errors import EvalsError
 from evals.jobs import failed_report
-from evals.spec import EvalJob, Submission
+from evals.spec import EvalJob, SlurmSettings, Submission
 from prep.io import atomic_output
 
 LOG = logging.getLogger(__name__)
@@ -64,23 +64,14 @@ def _tool(name: str) -> str:
     return path
 
 
-def check_tools() -> None:
-    """Refuse a slurm-mode run before training when sbatch or scontrol is missing."""
-    _tool("sbatch")
-    _tool("scontrol")
-
-
-def script(job: EvalJob, path: Path) -> str:
-    """The batch script of a job file: the template's #SBATCH lines, the setup line, `evals run JOB`."""
-    s = job.slurm
-    if s is None:
-        raise EvalsError(f"{path}: not a slurm job (no slurm settings)")
-    logs = path.parent / "logs"
+def batch_script(s: SlurmSettings, *, name: str, log: Path, command: str) -> str:
+    """The template: #SBATCH lines from the `slurm:` keys, the setup line, then `command`."""
     lines = [
         "#!/bin/bash",
-        f"#SBATCH --job-name=eval-{Path(job.output_dir).name}-epoch{job.epoch}",
-        f"#SBATCH --output={logs / f'{path.stem}-%j.log'}",
-        *(f"#SBATCH --{key}={value}" for key, value in (("partition", s.partition), ("account", s.account)) if value),
+        f"#SBATCH --job-name={name}",
+        f"#SBATCH --output={log}",
+        *([f"#SBATCH --partition={s.partition}"] if s.partition else []),
+        *([f"#SBATCH --account={s.account}"] if s.account else []),
         *([f"#SBATCH --time={s.time}"] if s.time else []),
         *([f"#SBATCH --gpus={s.gpus}"] if s.gpus else []),
         *([f"#SBATCH --cpus-per-task={s.cpus_per_task}"] if s.cpus_per_task else []),
@@ -88,9 +79,37 @@ def script(job: EvalJob, path: Path) -> str:
         *(f"#SBATCH {line}" for line in s.extra_sbatch),
         "set -euo pipefail",
         *([s.setup] if s.setup else []),
-        f"exec {s.command or shlex.join([sys.executable, '-m', 'evals.cli'])} run {shlex.quote(str(path))}",
+        command,
     ]
     return "\n".join(lines) + "\n"
+
+
+def script(job: EvalJob, path: Path) -> str:
+    """The batch script of a job file: `evals run JOB` under the job's template."""
+    if job.slurm is None:
+        raise EvalsError(f"{path}: not a slurm job (no slurm settings)")
+    evals = job.slurm.command or shlex.join([sys.executable, "-m", "evals.cli"])
+    return batch_script(
+        job.slurm,
+        name=f"eval-{Path(job.output_dir).name}-epoch{job.epoch}",
+        log=path.parent / "logs" / f"{path.stem}-%j.log",
+        command=f"exec {evals} run {shlex.quote(str(path))}",
+    )
+
+
+def check_template(s: SlurmSettings, workdir: Path) -> None:
+    """`sbatch --test-only` of the template (nothing is submitted): a wrong partition, account or GPU
+    request is refused before training starts, not at the first epoch's end."""
+    _tool("scontrol")
+    workdir.mkdir(parents=True, exist_ok=True)
+    test = workdir / ".epoch_eval-template-check.sbatch"
+    test.write_text(batch_script(s, name="eval-template-check", log=Path("/dev/null"), command="true"))
+    try:
+        run = subprocess.run([_tool("sbatch"), "--test-only", str(test)], capture_output=True, text=True)
+    finally:
+        test.unlink(missing_ok=True)
+    if run.returncode != 0:
+        raise EvalsError(f"epoch_eval.slurm: sbatch refuses the eval job template: {run.stderr.strip()}")
 
 
 def submit(path: Path) -> Submission:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from eval_jobs import model_job, smoke_config
 from slurm_cluster import slurm, wait_for  # noqa: F401  (the fixture)
@@ -15,6 +16,7 @@ from slurm_cluster import slurm, wait_for  # noqa: F401  (the fixture)
 from evals import report
 from evals import slurm as evals_slurm
 from evals.cli import main
+from evals.errors import EvalsError
 from evals.spec import EvalJob, SlurmSettings
 from evals.status import epochs, held_checkpoints
 from plugins.epoch_eval.args import EpochEvalConfig
@@ -67,6 +69,16 @@ def test_the_batch_script_carries_the_template(tmp_path):
         assert "extra_sbatch takes sbatch options" in str(exc)
     else:
         raise AssertionError("a non-option extra_sbatch line was accepted")
+
+
+def test_a_template_slurm_refuses_is_refused_before_training(slurm, tmp_path):  # noqa: F811
+    evals_slurm.check_template(SlurmSettings(), tmp_path)  # the defaults fit the test cluster
+    with pytest.raises(EvalsError, match=r"sbatch refuses the eval job template: .*invalid partition specified: a100"):
+        evals_slurm.check_template(SlurmSettings(partition="a100"), tmp_path)
+    with pytest.raises(EvalsError, match=r"sbatch refuses the eval job template: .*gres"):
+        evals_slurm.check_template(SlurmSettings(gpus=8), tmp_path)  # the test node has no GPUs
+    assert not list(tmp_path.iterdir())  # the probe script is gone
+    assert evals_slurm.state("999999")[0] == evals_slurm.UNKNOWN  # --test-only submitted nothing
 
 
 def test_a_failed_job_is_resubmitted_and_scored(slurm, tmp_path, tiny_llama, shared_data):  # noqa: F811

@@ -56,9 +56,9 @@ class EpochEvalPlugin(BasePlugin):
             if not Path(d).is_dir():
                 raise FileNotFoundError(f"epoch_eval: directory {d} (include_path / task_data_dir) does not exist")
         if config.mode == "slurm":
-            from evals.slurm import check_tools
+            from evals.slurm import check_template
 
-            check_tools()
+            check_template(config.slurm, Path(cfg.output_dir))
 
     def add_callbacks_post_trainer(self, cfg, trainer) -> list:
         from plugins.epoch_eval.callback import EpochEvalCallback
