@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -12,7 +13,8 @@ from rich.table import Table
 from evals.errors import EvalsError
 from evals.spec import EvalJob
 
-console = Console()
+# tables are wide (a column per task, MMLU twice): wrap them at the terminal's width, not at 80 in a pipe
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 class Group(click.Group):
