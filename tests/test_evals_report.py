@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,8 @@ def test_a_clean_run_reports_both_mmlu_scores_and_what_they_compare_with(tmp_pat
     assert run.returncode == 0, run.stderr
     text = " ".join(run.stdout.split())
     assert "best epoch: 2" in text  # mean 0.72 beats 0.715 and 0.70
-    assert "lm-eval 0.4.11, backend hf, hellaswag 10-shot acc_norm, mmlu 5-shot acc, chat template off" in text
+    harness = f"lm-eval {version('lm_eval')}"
+    assert f"{harness}, backend hf, hellaswag 10-shot acc_norm, mmlu 5-shot acc, chat template off" in text
     assert "batch size 8, dtype bfloat16" in text
     for model, (mmlu, hs) in LEADERBOARD_V1.items():
         assert f"{model} {mmlu:.2f}" in text and f"{model} {hs:.2f}" in text
