@@ -10,6 +10,7 @@ from rich.table import Table
 
 from prep.config import PrepError, load_config
 from prep.pipeline import build, manifest_path
+from prep.sizing.fit import fit
 
 console = Console(stderr=True)
 
@@ -111,7 +112,5 @@ def tiny_llama_cmd(text: Path, out: Path, vocab_size: int, seed: int) -> None:
     build_tiny_llama(out, conversation_texts(text), vocab_size=vocab_size, seed=seed)
     console.print(f"wrote a tiny Llama to {out}")
 
-
-from plugins.preflight.cli import fit  # noqa: E402  (implementation lives with the plugin)
 
 main.add_command(fit)

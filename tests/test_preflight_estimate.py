@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from plugins.preflight.args import PreflightConfig
-from plugins.preflight.estimate import DEEPSPEED_MIXED, ZERO_PAPER, GiB, estimate, model_states
-from plugins.preflight.plan import Sharding, plan_from_config
-from plugins.preflight.shape import load_shape
+from prep.sizing.config import PreflightConfig
+from prep.sizing.estimate import DEEPSPEED_MIXED, ZERO_PAPER, GiB, estimate, model_states
+from prep.sizing.plan import Sharding, plan_from_config
+from prep.sizing.shape import load_shape
 
 FIXTURE_70B = Path(__file__).parent / "fixtures" / "llama-2-70b-hf"
 

@@ -6,7 +6,7 @@ import json
 
 from test_preflight_estimate import FIXTURE_70B
 
-from plugins.preflight.inputs import check_datasets, check_model
+from prep.sizing.inputs import check_datasets, check_model
 
 SHAREGPT = {
     "path": "data.jsonl",

@@ -1,14 +1,16 @@
-"""Preflight: will this run fit? Enable with `plugins: [plugins.preflight.PreflightPlugin]` and a `preflight:` block.
+"""Preflight: will this run fit, and how long will it take? Enable with
+`plugins: [plugins.preflight.PreflightPlugin]` and a `preflight:` block. The arithmetic lives in `prep.sizing`
+(also behind `prep fit`); this package is the Axolotl side only.
 
-The plugin class imports Axolotl (over ten seconds); `prep fit` and every other `prep` command import this
-package too, so the class is resolved lazily on first access (PEP 562), which Axolotl's getattr-based loader does.
+The plugin class imports Axolotl (over ten seconds), so it is resolved on first access (PEP 562), which
+Axolotl's getattr-based loader does; importing the package for its config model stays cheap.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from plugins.preflight.errors import PreflightError
+from prep.sizing.errors import PreflightError
 
 __all__ = ["PreflightError", "PreflightPlugin"]
 

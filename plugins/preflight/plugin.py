@@ -1,18 +1,22 @@
-"""The Axolotl plugin: refuses a run that cannot finish (GPU memory, host RAM, disk, inputs) before anything loads."""
+"""The Axolotl plugin: refuses a run that cannot finish (GPU memory, host RAM, disk, inputs, time budget, unknown
+recipe keys) before anything loads. The arithmetic is prep.sizing's, as behind `prep fit`."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from axolotl.integrations.base import BasePlugin
 from axolotl.utils.dict import DictDefault
 from axolotl.utils.logging import get_logger
 
-from plugins.preflight.args import PreflightConfig
-from plugins.preflight.checks import console, run_preflight
-from plugins.preflight.machine import detect
+from prep.sizing.checks import console, run_preflight
+from prep.sizing.config import PreflightConfig
+from prep.sizing.machine import detect
+from prep.sizing.recipe import read_recipe
+from prep.sizing.timing import Timing
 
 LOG = get_logger(__name__)
 
@@ -46,6 +50,9 @@ class PreflightPlugin(BasePlugin):
         if not pcfg.enabled:
             LOG.warning("preflight: disabled by `preflight: {enabled: false}`; nothing checked")
             return
+        # Axolotl's validated config has dropped the keys it does not know: read the recipe as written
+        source = cfg.get("axolotl_config_path")
+        raw: dict[str, Any] | None = read_recipe(Path(source)) if source and Path(source).is_file() else None
         run_dir = Path.cwd()
         machine = detect(run_dir / str(cfg.get("output_dir") or "."))
         main = int(os.environ.get("RANK", "0")) == 0 and int(os.environ.get("LOCAL_RANK", "0")) == 0
@@ -58,6 +65,9 @@ class PreflightPlugin(BasePlugin):
             fit=fit,
             on_cpu=machine.gpu_mem is None,
             console=table,
+            timing=Timing() if fit else None,
+            raw=raw,
+            where=str(source or "the recipe"),
         )
         for f in report.findings:
             if f.status == "fail":

@@ -4,54 +4,27 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
-from plugins.preflight.args import PreflightConfig
-from plugins.preflight.errors import PreflightError
-from plugins.preflight.estimate import Estimate, GiB, estimate
-from plugins.preflight.inputs import check_datasets, check_model
-from plugins.preflight.machine import Machine
-from plugins.preflight.plan import Plan, Sharding, plan_from_config
-from plugins.preflight.shape import ModelShape, load_shape
+from prep.sizing.config import PreflightConfig
+from prep.sizing.errors import PreflightError
+from prep.sizing.estimate import Estimate, GiB, estimate
+from prep.sizing.findings import Finding, Report, fmt
+from prep.sizing.inputs import check_datasets, check_model
+from prep.sizing.machine import Machine
+from prep.sizing.plan import Plan, Sharding, plan_from_config
+from prep.sizing.shape import ModelShape, load_shape
+from prep.sizing.timing import Timing, time_findings
 
 MAX_NODES = 64
 OFFLOAD_JSON = "recipes/deepspeed/zero3_bf16_offload_optimizer.json"
 QLORA_RECIPE = "recipes/llama2-70b-merged-qlora.yml"
 MULTINODE_RECIPE = "recipes/llama2-70b-merged-multinode.yml"
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str  # an override name (gpu_memory, host_ram, disk, datasets, model) or "info"
-    label: str
-    need: str
-    have: str
-    status: str  # ok | fail | warn | skip | info
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Report:
-    findings: list[Finding]
-    estimate: Estimate | None
-
-    def refusals(self, override: list[str]) -> list[Finding]:
-        if "all" in override:
-            return []
-        return [f for f in self.findings if f.status == "fail" and f.check not in override]
-
-
-def fmt(n: float) -> str:
-    """Binary units, as nvidia-smi, free and df -h report them."""
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}" if unit == "TiB" else f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
 
 
 def _usable_gpu(machine: Machine, cfg: PreflightConfig) -> float:
@@ -258,6 +231,27 @@ def input_findings(plan: Plan, run_dir: Path, cfg: PreflightConfig) -> list[Find
     return [Finding(c.name, c.name, "", "", c.status, c.detail) for c in checks]
 
 
+def key_findings(config: Mapping[str, Any]) -> list[Finding]:
+    """Top-level keys Axolotl would drop without a word (a misspelt `num_epochs`, a `prefligh:` block)."""
+    from prep.sizing.recipe import unknown_keys
+
+    unknown = unknown_keys(config)
+    if unknown is None:
+        return [Finding("recipe_keys", "recipe keys", "", "", "skip", "not checked: Axolotl is not installed here")]
+    if not unknown:
+        return [Finding("recipe_keys", "recipe keys", "", "", "ok", "every top-level key is known to Axolotl")]
+    return [
+        Finding(
+            "recipe_keys",
+            "recipe keys",
+            ", ".join(unknown),
+            "unknown to Axolotl",
+            "fail",
+            "Axolotl drops unknown keys silently, so the run would ignore them: fix the spelling",
+        )
+    ]
+
+
 def run_preflight(
     config: Mapping[str, Any],
     run_dir: Path,
@@ -268,18 +262,35 @@ def run_preflight(
     inputs: bool = True,
     on_cpu: bool = False,
     console: Console | None = None,
+    timing: Timing | None = None,
+    raw: Mapping[str, Any] | None = None,
+    where: str = "the recipe",
 ) -> Report:
-    """Check a config against a machine; print the table when given a console; raise where it cannot finish."""
-    plan = plan_from_config(config, run_dir)
-    findings = input_findings(plan, run_dir, cfg) if inputs else []
+    """Check a config against a machine; print the table when given a console; raise where it cannot finish.
+    `timing` adds the time rows (tokens, time per epoch and run, evals, the budget); `raw`, the recipe as
+    written, has its top-level keys checked against Axolotl's."""
+    plan = plan_from_config(config, run_dir, where)
+    findings = key_findings(raw) if raw is not None else []
+    findings += input_findings(plan, run_dir, cfg) if inputs else []
     est = None
+    run = evals = None
     if fit:
         if any(f.check == "model" and f.status == "fail" for f in findings):
             findings.append(Finding("info", "memory / disk", "", "", "skip", "not estimated: base_model unreadable"))
         else:
-            est, rows = fit_findings(plan, load_shape(plan.base_model, plan.trust_remote_code), cfg, machine, on_cpu)
+            shape = load_shape(plan.base_model, plan.trust_remote_code)
+            est, rows = fit_findings(plan, shape, cfg, machine, on_cpu)
             findings = rows + findings
-    report = Report(findings, est)
+            if timing is not None:
+
+                def fits_memory(nodes: int) -> bool:
+                    return machine.gpu_mem is None or _fits_gpu(plan, shape, cfg, machine, nodes) is not None
+
+                run, evals, time_rows = time_findings(
+                    plan, shape, cfg, machine, run_dir, config, est.trainable, timing, fits_memory
+                )
+                findings = rows + time_rows + findings[len(rows) :]
+    report = Report(findings, est, run, evals)
     if console is not None:
         console.print(render(report, machine))
     refusals = report.refusals(list(cfg.override))

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plugins.preflight.errors import PreflightError
+from prep.sizing.errors import PreflightError
+from prep.sizing.recipe import check_values
 
 EIGHT_BIT_OPTIMIZERS = ("8bit",)  # adamw_bnb_8bit, paged_adamw_8bit, ...: one byte per Adam moment
 AXOLOTL_SAVE_TOTAL_LIMIT = 4  # what Axolotl's trainer builder passes when save_total_limit is unset
@@ -49,6 +50,12 @@ class Plan:
     output_dir: Path
     datasets: list[Mapping[str, Any]]
     use_cpu: bool
+    epochs: float = 1.0
+    gradient_accumulation: int = 1
+    sample_packing: bool = False
+    pad_to_sequence_len: bool = False
+    val_set_size: float = 0.0  # a fraction, or a row count when >= 1 (as Axolotl reads it)
+    chat_template_jinja: str | None = None
 
     @property
     def eight_bit_optimizer(self) -> bool:
@@ -135,10 +142,12 @@ def count_saves(cfg: Mapping[str, Any]) -> int | None:
     return math.ceil(epochs) if strategy == "epoch" else None
 
 
-def plan_from_config(cfg: Mapping[str, Any], run_dir: Path) -> Plan:
-    """Read a recipe. `run_dir` is where relative paths resolve: the directory Axolotl is started from."""
+def plan_from_config(cfg: Mapping[str, Any], run_dir: Path, where: str = "the recipe") -> Plan:
+    """Read a recipe. `run_dir` is where relative paths resolve: the directory Axolotl is started from; `where`
+    names the recipe in errors."""
+    check_values(cfg, where)
     if not cfg.get("base_model"):
-        raise PreflightError("the config has no base_model")
+        raise PreflightError(f"{where}: the config has no base_model")
     ds = cfg.get("deepspeed")
     sharding = read_deepspeed(ds, run_dir) if ds else (_fsdp(cfg) or Sharding())
     adapter = cfg.get("adapter") or None
@@ -171,4 +180,10 @@ def plan_from_config(cfg: Mapping[str, Any], run_dir: Path) -> Plan:
         output_dir=run_dir / str(_get(cfg, "output_dir", "./model-out")),
         datasets=list(cfg.get("datasets") or []),
         use_cpu=bool(cfg.get("use_cpu")),
+        epochs=float(_get(cfg, "num_epochs", 1)),
+        gradient_accumulation=int(_get(cfg, "gradient_accumulation_steps", 1)),
+        sample_packing=bool(cfg.get("sample_packing")),
+        pad_to_sequence_len=bool(cfg.get("pad_to_sequence_len")),
+        val_set_size=float(_get(cfg, "val_set_size", 0.0)),
+        chat_template_jinja=cfg.get("chat_template_jinja") if cfg.get("chat_template") == "jinja" else None,
     )

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psutil
 
+from prep.sizing.gpus import Gpu, gpu_for_device
+
 
 @dataclass(frozen=True)
 class Machine:
@@ -20,6 +22,7 @@ class Machine:
     ram: float  # host RAM the run can use per node, bytes
     disk_free: float  # free bytes at output_dir
     described: str  # where the figures come from, for the table
+    gpu: Gpu | None = None  # the GPU table entry the time model uses; None: not timed
 
     @property
     def dp(self) -> int:
@@ -51,4 +54,5 @@ def detect(output_dir: Path) -> Machine:
         ram=float(psutil.virtual_memory().available),
         disk_free=free_disk(output_dir),
         described="detected on this machine (RAM: available now)",
+        gpu=gpu_for_device(torch.cuda.get_device_name(0), mems[0]) if gpus else None,
     )

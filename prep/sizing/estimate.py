@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from plugins.preflight.args import PreflightConfig
-from plugins.preflight.plan import Plan, Sharding
-from plugins.preflight.shape import ModelShape
+from prep.sizing.config import PreflightConfig
+from prep.sizing.plan import Plan, Sharding
+from prep.sizing.shape import ModelShape
 
 GiB = 2**30
 NF4_DOUBLE_QUANT_BITS = 4.127

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from plugins.preflight.errors import PreflightError
+from prep.sizing.errors import PreflightError
 
 
 @dataclass(frozen=True)

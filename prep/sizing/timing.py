@@ -1,0 +1,254 @@
+"""The time rows of the preflight table: tokens per epoch, time per epoch and per run, the per-epoch evals, the
+budget (`max_days`, `max_gpu_hours`) and, over budget, the changes that would fit, computed with the same model."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from prep.sizing.config import PreflightConfig
+from prep.sizing.errors import PreflightError
+from prep.sizing.evalcost import eval_tokens
+from prep.sizing.findings import Finding
+from prep.sizing.gpus import GPUS, Gpu
+from prep.sizing.machine import Machine
+from prep.sizing.plan import Plan
+from prep.sizing.runtime import STACK, RunTime, Workload, matmul_params, run_time
+from prep.sizing.shape import ModelShape
+from prep.sizing.workload import from_lengths, workload
+
+MAX_NODES = 64
+SHORTER_SEQUENCES = (2048, 1024, 512)
+DEFAULT_BENCH_DIR = "../shared/data"  # the local MMLU/HellaSwag copies, relative to the run directory
+
+
+def duration(seconds: float) -> str:
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What the time rows need besides the plan: given on the command line or read from the recipe."""
+
+    tokens_per_epoch: float | None = None
+    tokenizer: str | None = None  # a local copy of the base model's tokenizer
+    price: float | None = None
+
+
+def _gpu(machine: Machine, cfg: PreflightConfig) -> Gpu | None:
+    if machine.gpu is not None:
+        return machine.gpu
+    return GPUS[cfg.gpu_type] if cfg.gpu_type else None
+
+
+def _eval_rows(
+    config: Mapping[str, Any], run_dir: Path, rt: RunTime, shape: ModelShape, tokenizer: Any
+) -> tuple[dict[str, Any] | None, list[Finding]]:
+    ev = config.get("epoch_eval")
+    if not isinstance(ev, Mapping) or not ev.get("tasks"):
+        return None, []
+    data = run_dir / str(ev.get("task_data_dir") or DEFAULT_BENCH_DIR)
+    if not (data / "mmlu").is_dir() and not (data / "hellaswag").is_dir():
+        return None, [Finding("info", "eval / epoch", "", "", "skip", f"not counted: no benchmark files at {data}")]
+    try:
+        tasks, how = eval_tokens(data, ev, tokenizer)
+    except (OSError, ValueError, IndexError) as e:
+        return None, [Finding("info", "eval / epoch", "", "", "skip", f"not counted: {data}: {e}")]
+    model_args = ev.get("model_args") or {}
+    gpus = int(model_args.get("tensor_parallel_size") or 1) if isinstance(model_args, Mapping) else 1
+    gpu = rt.gpu
+    per_token = 2 * matmul_params(shape)
+    computed = sum(t.computed for t in tasks)
+    seconds = computed * per_token / (gpu.peak * gpu.hfu * STACK * gpus)
+    mode = str(ev.get("mode") or "inline")
+    runs = math.ceil(rt.epochs) + (1 if ev.get("eval_base_model") else 0)
+    figures = {
+        "tasks": {
+            t.task: {"items": t.items, "request_tokens": round(t.requested), "computed_tokens": round(t.computed)}
+            for t in tasks
+        },
+        "tokens_counted": how,
+        "gpus": gpus,
+        "seconds_per_epoch": seconds,
+        "evals": runs,
+        "mode": mode,
+    }
+    detail = "; ".join(f"{t.task}: {t.items:,} items, {t.requested:,.0f} tokens requested" for t in tasks)
+    rows = [
+        Finding(
+            "info",
+            "eval / epoch",
+            duration(seconds),
+            f"{gpus} x {gpu.name}",
+            "info",
+            f"{detail}; {computed:,.0f} tokens computed ({ev.get('backend') or 'hf'} backend); {how}; "
+            f"{runs} evals in the run ({mode})",
+        )
+    ]
+    if mode == "queue":
+        limit = int(config.get("save_total_limit") or 4)
+        keeps = seconds <= rt.seconds_per_epoch
+        in_time = seconds <= limit * rt.seconds_per_epoch
+        figures["queue_keeps_up"] = keeps
+        note = (
+            f"one eval ({duration(seconds)}) per epoch ({duration(rt.seconds_per_epoch)}): the queue keeps up"
+            if keeps
+            else f"one eval ({duration(seconds)}) outlasts an epoch ({duration(rt.seconds_per_epoch)}): jobs pile up"
+            + (
+                ""
+                if in_time
+                else f", and save_total_limit {limit} deletes a checkpoint before it is scored; "
+                "run more `evals watch` workers or raise save_total_limit"
+            )
+        )
+        rows.append(Finding("info", "eval queue", "", "", "ok" if keeps else "warn", note))
+    return figures, rows
+
+
+def time_findings(
+    plan: Plan,
+    shape: ModelShape,
+    cfg: PreflightConfig,
+    machine: Machine,
+    run_dir: Path,
+    config: Mapping[str, Any],
+    trainable: float,
+    timing: Timing,
+    fits_memory: Callable[[int], bool],
+) -> tuple[RunTime | None, dict[str, Any] | None, list[Finding]]:
+    """Time rows, and a refusal with the changes that fit when the run is over `max_days`/`max_gpu_hours`."""
+    gpu = _gpu(machine, cfg)
+    if gpu is None:
+        return (
+            None,
+            None,
+            [
+                Finding(
+                    "time",
+                    "time / run",
+                    "",
+                    machine.gpu_name,
+                    "skip",
+                    "not timed: no GPU of the table (a100-40gb, a100-80gb, h100, h200, l40s) given or detected; "
+                    "give --gpu-type or preflight.gpu_type",
+                )
+            ],
+        )
+    try:
+        work = workload(plan, run_dir, timing.tokens_per_epoch, timing.tokenizer, sample=cfg.count_sample_rows)
+    except PreflightError as e:
+        return None, None, [Finding("time", "time / run", "", "", "skip", f"not timed: {e}")]
+    nodes, per_node = machine.nodes, machine.processes_per_node
+
+    def timed(p: Plan, w: Workload, n: int) -> RunTime:
+        return run_time(p, shape, w, gpu, n, per_node, trainable)
+
+    rt = timed(plan, work, nodes)
+    tokenizer = work.counter.tokenizer if work.counter is not None else None
+    evals, eval_rows = _eval_rows(config, run_dir, rt, shape, tokenizer)
+    blocking = 0.0
+    if evals and evals["mode"] != "queue":
+        blocking = evals["seconds_per_epoch"] * evals["evals"]
+    packing = f", packed {work.packing_efficiency:.1%} full" if work.packing_efficiency else ""
+    rows = [
+        Finding(
+            "info",
+            "tokens / epoch",
+            f"{work.tokens:,.0f}",
+            "",
+            "info",
+            f"{work.trainable:,.0f} trainable; {work.rows:,.0f} rows -> {work.sequences:,.0f} sequences of "
+            f"{plan.seq_len}{packing}; {work.how}",
+        ),
+        Finding(
+            "info",
+            "time / epoch",
+            duration(rt.seconds_per_epoch),
+            f"{rt.gpus} x {gpu.name}",
+            "info",
+            f"{rt.steps_per_epoch:,} steps x {rt.seconds_per_step:.2f} s ("
+            + ", ".join(f"{k} {v:.2f} s" for k, v in rt.step_parts.items())
+            + f"); {rt.flops_per_token / 1e9:,.1f} GFLOP per token",
+        ),
+    ]
+    total = rt.total_seconds + blocking
+    gpu_hours = total * rt.gpus / 3600
+    need = f"{duration(total)}, {gpu_hours:,.0f} GPU-h"
+    price = timing.price or cfg.price_per_gpu_hour
+    if price:
+        need += f", ${gpu_hours * price:,.0f}"
+    budget_s = cfg.max_days * 86400 if cfg.max_days else math.inf
+    budget_h = cfg.max_gpu_hours or math.inf
+    have = " / ".join(
+        x
+        for x in (
+            f"{cfg.max_days:g} days" if cfg.max_days else "",
+            f"{cfg.max_gpu_hours:g} GPU-h" if cfg.max_gpu_hours else "",
+        )
+        if x
+    )
+    over = total > budget_s or gpu_hours > budget_h
+    note = f"{plan.epochs:g} epochs"
+    if evals and blocking:
+        note += f" + {evals['evals']} blocking evals ({evals['mode']})"
+
+    def fits(r: RunTime) -> bool:
+        t = r.total_seconds + blocking * (r.epochs / plan.epochs)
+        return t <= budget_s and t * r.gpus / 3600 <= budget_h
+
+    if over:
+        note += ". " + time_advice(
+            plan, work, rt, timed, fits, fits_memory, nodes, per_node, total, gpu_hours, budget_s, budget_h
+        )
+    rows.append(Finding("time", "time / run", need, have or "no budget set", "fail" if over else "ok", note))
+    return rt, evals, rows + eval_rows
+
+
+def time_advice(
+    plan: Plan,
+    work: Workload,
+    rt: RunTime,
+    timed: Callable[[Plan, Workload, int], RunTime],
+    fits: Callable[[RunTime], bool],
+    fits_memory: Callable[[int], bool],
+    nodes: int,
+    per_node: int,
+    total: float,
+    gpu_hours: float,
+    budget_s: float,
+    budget_h: float,
+) -> str:
+    """Changes that bring the run within budget, each timed with the same model."""
+    tips = []
+    for n in range(nodes + 1, MAX_NODES + 1):
+        r = timed(plan, work, n)
+        if fits(r) and fits_memory(n):
+            tips.append(f"{n} nodes of {per_node} GPUs ({duration(r.total_seconds)}, {r.gpu_hours:,.0f} GPU-h)")
+            break
+    epochs = math.floor(min(budget_s / (total / plan.epochs), budget_h / (gpu_hours / plan.epochs)))
+    if 1 <= epochs < plan.epochs:
+        tips.append(f"num_epochs: {epochs} ({duration(total / plan.epochs * epochs)})")
+    if work.counted is not None:
+        for seq in (s for s in SHORTER_SEQUENCES if s < plan.seq_len):
+            shorter = replace(plan, seq_len=seq)
+            try:
+                w = from_lengths(shorter, work.counted, work.how)
+            except PreflightError:
+                continue
+            r = timed(shorter, w, nodes)
+            if fits(r):
+                tips.append(f"sequence_len: {seq} ({w.tokens:,.0f} tokens/epoch left, {duration(r.total_seconds)})")
+                break
+    share = min(budget_s / total, budget_h / gpu_hours)
+    tips.append(
+        f"a token budget of {work.tokens * share * 0.98:,.0f} tokens per epoch for the mixture "
+        f"({share * 98:.0f}% of {work.tokens:,.0f}; prep's select step)"
+    )
+    return "fits: " + "; or ".join(tips)
