@@ -26,6 +26,7 @@ from prep.rows import MalformedRow, Row
 from prep.screen import Screen, Screened, Screening, default_workers
 from prep.spill import Spill
 from prep.steps import Curation, curation_steps
+from prep.tokens import manifest_tokens
 
 BATCH = 1024  # rows per screening batch: large enough to amortize a round trip to a worker
 
@@ -209,5 +210,7 @@ def build(
         "mix_shares": {n: round(s / max(total_kept, 1), 4) for n, s in ledger.kept.items()},
         "lengths": curation.lengths.report(kept, row_sources, names),
     }
+    if config.curation.tokenizer:
+        manifest["tokens"] = manifest_tokens(out, config.curation.tokenizer, progress)
     write_json(manifest_path(out), manifest)
     return manifest

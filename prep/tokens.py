@@ -257,3 +257,10 @@ def count_jsonl(
         out.lengths.extend((t, tr, weight) for t, tr in pairs)
     bar.close()
     return out
+
+
+def manifest_tokens(out: Path, tokenizer: str, progress: bool = False) -> dict[str, Any]:
+    """The manifest's `tokens` block: per source and in total, counted as Axolotl will count them for the
+    recipes (their Llama-2-chat template), sampled above EXACT_ROWS rows."""
+    counted = count_jsonl(out, ChatTokens.load(tokenizer), progress=progress)
+    return {"tokenizer": tokenizer, "chat_template": DEFAULT_TEMPLATE.name, **counted.to_json()}

@@ -64,3 +64,30 @@ def test_sampled_estimate_is_within_its_stated_bound(merged_jsonl, counter):
         assert abs(total.tokens - exact.tokens) <= bound["tokens_bound"], (seed, total, exact)
         assert abs(total.trainable - exact.trainable) <= bound["trainable_tokens_bound"], (seed, total, exact)
         assert bound["tokens_bound"] < 0.2 * exact.tokens  # a bound that says something
+
+
+def test_build_manifest_has_the_token_counts_when_the_mixture_names_a_tokenizer(
+    tmp_path, shared_data, tiny_llama, counter
+):
+    import orjson
+    import yaml
+    from conftest import with_shared_paths
+
+    from prep.config import MixtureConfig
+    from prep.pipeline import build, manifest_path
+
+    config = with_shared_paths(yaml.safe_load((REPO / "prep/mixtures/demo.yml").read_text()), shared_data)
+    config.setdefault("curation", {})["tokenizer"] = str(tiny_llama)
+    out = tmp_path / "merged.jsonl"
+    build(MixtureConfig.model_validate(config), out, progress=False, workers=0)
+    tokens = orjson.loads(manifest_path(out).read_bytes())["tokens"]
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    for source in {r["source"] for r in rows}:
+        mine = [counter.count(r["conversations"]) for r in rows if r["source"] == source]
+        assert tokens["sources"][source] == {
+            "rows": len(mine),
+            "tokens": sum(t for t, _ in mine),
+            "trainable_tokens": sum(tr for _, tr in mine),
+        }
+    assert tokens["total"]["rows"] == len(rows) and tokens["method"] == f"all {len(rows):,} rows counted"
+    assert tokens["chat_template"] == "llama2_chat.jinja"

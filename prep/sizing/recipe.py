@@ -98,7 +98,7 @@ def unknown_keys(cfg: Mapping[str, Any]) -> list[str] | None:
     _, schema = merge_input_args()
     known = set(schema.model_fields) | {f.alias for f in schema.model_fields.values() if f.alias}
     out = []
-    for key in sorted(str(k) for k in cfg if k not in known):
+    for key in sorted(str(k) for k, v in cfg.items() if k not in known and v is not None):  # null: no effect
         near = difflib.get_close_matches(key, sorted(known), n=1)
         out.append(f"{key} (did you mean {near[0]}?)" if near else key)
     return out

@@ -21,11 +21,12 @@ from prep.sizing.shape import ModelShape
 from prep.sizing.workload import from_lengths, workload
 
 MAX_NODES = 64
-SHORTER_SEQUENCES = (2048, 1024, 512)
 DEFAULT_BENCH_DIR = "../shared/data"  # the local MMLU/HellaSwag copies, relative to the run directory
 
 
 def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.3g} s"
     if seconds < 2 * 3600:
         return f"{seconds / 60:.1f} min"
     if seconds < 3 * 86400:
@@ -236,7 +237,7 @@ def time_advice(
     if 1 <= epochs < plan.epochs:
         tips.append(f"num_epochs: {epochs} ({duration(total / plan.epochs * epochs)})")
     if work.counted is not None:
-        for seq in (s for s in SHORTER_SEQUENCES if s < plan.seq_len):
+        for seq in (plan.seq_len // 2, plan.seq_len // 4):
             shorter = replace(plan, seq_len=seq)
             try:
                 w = from_lengths(shorter, work.counted, work.how)
