@@ -86,17 +86,26 @@ def check_values(cfg: Mapping[str, Any], where: str) -> None:
 
 def unknown_keys(cfg: Mapping[str, Any]) -> list[str] | None:
     """Top-level keys that neither Axolotl nor the recipe's plugins declare, each with the closest known key;
-    None when Axolotl is not installed (prep does not need it)."""
+    None when Axolotl is not installed (prep does not need it). Reads the plugins' argument models without
+    registering them: inside a run, Axolotl's plugin manager holds the live instances."""
     import difflib
+    import importlib
 
     try:
-        from axolotl.utils.config import merge_input_args, prepare_plugins
-        from axolotl.utils.dict import DictDefault
+        from axolotl.integrations.base import load_plugin
+        from axolotl.utils.schemas.config import AxolotlInputConfig
     except ImportError:
         return None
-    prepare_plugins(DictDefault(dict(cfg)))
-    _, schema = merge_input_args()
-    known = set(schema.model_fields) | {f.alias for f in schema.model_fields.values() if f.alias}
+    fields = dict(AxolotlInputConfig.model_fields)
+    for name in cfg.get("plugins") or []:
+        try:
+            args = load_plugin(str(name)).get_input_args()
+            if args:
+                module, cls = args.rsplit(".", 1)
+                fields |= getattr(importlib.import_module(module), cls).model_fields
+        except (ImportError, AttributeError, ValueError) as e:
+            raise PreflightError(f"plugins: cannot load {name!r} ({e})") from e
+    known = set(fields) | {f.alias for f in fields.values() if f.alias}
     out = []
     for key in sorted(str(k) for k, v in cfg.items() if k not in known and v is not None):  # null: no effect
         near = difflib.get_close_matches(key, sorted(known), n=1)
