@@ -159,6 +159,10 @@ def test_over_max_days_is_refused_with_the_changes_that_fit(tmp_path):
     assert "num_epochs: 2" in run.output  # 5 epochs in twice the budget: 2 fit
     assert "nodes of 8 GPUs" in run.output
     assert "a token budget of" in run.output and "tokens per epoch for the mixture" in run.output
+    refused = fit(tmp_path, config, *A100_NODE, "--tokens-per-epoch", "5e8", "--json")
+    assert refused.exit_code == 1  # and scripts still get the figures, with the refusal
+    out = json.loads(refused.stdout)
+    assert out["time"]["total_seconds"] == pytest.approx(timed["total_seconds"]) and "num_epochs: 2" in out["error"]
     hours = {**base, **PLUGIN, "preflight": {"max_gpu_hours": round(timed["gpu_hours"] * 2)}}
     assert fit(tmp_path, hours, *A100_NODE, "--tokens-per-epoch", "5e8").exit_code == 0
 

@@ -299,7 +299,8 @@ def run_preflight(
         names = sorted({f.check for f in refusals})
         raise PreflightError(
             f"preflight: this run cannot finish as configured:\n{lines}\n"
-            f"To run anyway set `preflight: {{override: [{', '.join(names)}]}}`."
+            f"To run anyway set `preflight: {{override: [{', '.join(names)}]}}`.",
+            report,
         )
     return report
 

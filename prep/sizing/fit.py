@@ -91,8 +91,9 @@ def fit(
             where=str(recipe),
         )
     except PreflightError as e:
-        if as_json:
-            print(json.dumps({"error": str(e)}))
+        if as_json:  # a refusal still prints its figures: scripts read the time of a run over budget too
+            out = report_json(e.report, machine, price_per_gpu_hour) if e.report is not None else {}
+            print(json.dumps({**out, "error": str(e)}))
         raise click.ClickException(str(e)) from e
     except ValidationError as e:  # a bad `preflight:` block
         first = e.errors()[0]

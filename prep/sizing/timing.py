@@ -21,6 +21,7 @@ from prep.sizing.shape import ModelShape
 from prep.sizing.workload import from_lengths, workload
 
 MAX_NODES = 64
+BLOCKING_EVALS = ("inline", "subprocess")  # epoch_eval modes in which training waits for the eval
 DEFAULT_BENCH_DIR = "../shared/data"  # the local MMLU/HellaSwag copies, relative to the run directory
 
 
@@ -93,7 +94,7 @@ def _eval_rows(
             f"{runs} evals in the run ({mode})",
         )
     ]
-    if mode == "queue":
+    if mode not in BLOCKING_EVALS:  # queued on other GPUs: does it keep pace with the epochs?
         limit = int(config.get("save_total_limit") or 4)
         keeps = seconds <= rt.seconds_per_epoch
         in_time = seconds <= limit * rt.seconds_per_epoch
@@ -105,8 +106,8 @@ def _eval_rows(
             + (
                 ""
                 if in_time
-                else f", and save_total_limit {limit} deletes a checkpoint before it is scored; "
-                "run more `evals watch` workers or raise save_total_limit"
+                else f", and with save_total_limit {limit} a checkpoint can be rotated out before it is scored; "
+                "run more eval workers or raise save_total_limit"
             )
         )
         rows.append(Finding("info", "eval queue", "", "", "ok" if keeps else "warn", note))
@@ -155,7 +156,7 @@ def time_findings(
     tokenizer = work.counter.tokenizer if work.counter is not None else None
     evals, eval_rows = _eval_rows(config, run_dir, rt, shape, tokenizer)
     blocking = 0.0
-    if evals and evals["mode"] != "queue":
+    if evals and evals["mode"] in BLOCKING_EVALS:
         blocking = evals["seconds_per_epoch"] * evals["evals"]
     packing = f", packed {work.packing_efficiency:.1%} full" if work.packing_efficiency else ""
     rows = [
