@@ -79,7 +79,8 @@ def test_build_manifest_has_the_token_counts_when_the_mixture_names_a_tokenizer(
     config = with_shared_paths(yaml.safe_load((REPO / "prep/mixtures/demo.yml").read_text()), shared_data)
     config.setdefault("curation", {})["tokenizer"] = str(tiny_llama)
     out = tmp_path / "merged.jsonl"
-    build(MixtureConfig.model_validate(config), out, progress=False, workers=0)
+    # default workers: rensa's thread pool started in this process would hang the builds forked after it
+    build(MixtureConfig.model_validate(config), out, progress=False)
     tokens = orjson.loads(manifest_path(out).read_bytes())["tokens"]
     rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     for source in {r["source"] for r in rows}:
