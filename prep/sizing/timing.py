@@ -94,21 +94,18 @@ def _eval_rows(
             f"{runs} evals in the run ({mode})",
         )
     ]
-    if mode not in BLOCKING_EVALS:  # queued on other GPUs: does it keep pace with the epochs?
-        limit = int(config.get("save_total_limit") or 4)
+    if mode not in BLOCKING_EVALS:  # on other GPUs: does it keep pace with the epochs?
         keeps = seconds <= rt.seconds_per_epoch
-        in_time = seconds <= limit * rt.seconds_per_epoch
         figures["queue_keeps_up"] = keeps
+        # epoch_eval keeps unscored checkpoints and, once max_pending_checkpoints await their eval, training
+        # waits at each epoch end: in the steady state the run then goes at the evals' pace
+        figures["training_waits_seconds"] = 0.0 if keeps else (seconds - rt.seconds_per_epoch) * math.ceil(rt.epochs)
         note = (
-            f"one eval ({duration(seconds)}) per epoch ({duration(rt.seconds_per_epoch)}): the queue keeps up"
+            f"one eval ({duration(seconds)}) per epoch ({duration(rt.seconds_per_epoch)}): the evals keep up"
             if keeps
-            else f"one eval ({duration(seconds)}) outlasts an epoch ({duration(rt.seconds_per_epoch)}): jobs pile up"
-            + (
-                ""
-                if in_time
-                else f", and with save_total_limit {limit} a checkpoint can be rotated out before it is scored; "
-                "run more eval workers or raise save_total_limit"
-            )
+            else f"one eval ({duration(seconds)}) outlasts an epoch ({duration(rt.seconds_per_epoch)}): training "
+            f"waits at epoch ends once `max_pending_checkpoints` await their eval (counted in the run's time); "
+            "more eval workers (evals watch) or GPUs per eval avoid it"
         )
         rows.append(Finding("info", "eval queue", "", "", "ok" if keeps else "warn", note))
     return figures, rows
@@ -158,6 +155,8 @@ def time_findings(
     blocking = 0.0
     if evals and evals["mode"] in BLOCKING_EVALS:
         blocking = evals["seconds_per_epoch"] * evals["evals"]
+    elif evals:
+        blocking = evals.get("training_waits_seconds", 0.0)
     packing = f", packed {work.packing_efficiency:.1%} full" if work.packing_efficiency else ""
     rows = [
         Finding(
@@ -199,7 +198,7 @@ def time_findings(
     over = total > budget_s or gpu_hours > budget_h
     note = f"{plan.epochs:g} epochs"
     if evals and blocking:
-        note += f" + {evals['evals']} blocking evals ({evals['mode']})"
+        note += f" + {duration(blocking)} of training waiting for evals ({evals['mode']})"
 
     def fits(r: RunTime) -> bool:
         t = r.total_seconds + blocking * (r.epochs / plan.epochs)
