@@ -129,6 +129,8 @@ def report_json(report: Report, machine: Machine, price: float | None) -> dict[s
         out["time"]["mfu"] = report.time.mfu
     if report.evals is not None:
         out["evals"] = report.evals
+        if "time" in out:  # wall-clock with the time training spends waiting for evals
+            out["time"]["wall_seconds"] = out["time"]["total_seconds"] + report.evals["training_blocked_seconds"]
     return out
 
 

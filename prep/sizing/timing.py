@@ -157,6 +157,8 @@ def time_findings(
         blocking = evals["seconds_per_epoch"] * evals["evals"]
     elif evals:
         blocking = evals.get("training_waits_seconds", 0.0)
+    if evals:
+        evals["training_blocked_seconds"] = blocking
     packing = f", packed {work.packing_efficiency:.1%} full" if work.packing_efficiency else ""
     rows = [
         Finding(
