@@ -2,9 +2,11 @@
 
     python bench/prep_bench.py --rows 500000 --work /tmp/prep-bench
 
-Prints: end-to-end rows/s and peak RSS of `prep build` (a subprocess), the near-dup stage's rows/s next to a
-plain datasketch MinHashLSH on the same rows, and recall/precision of near-dup detection against brute-force
-Jaccard on planted pairs. Targets on 2 cores: >= 10k rows/s, <= 4 GB, recall and precision >= 0.95."""
+Prints: end-to-end rows/s and peak RSS of `prep build` (a subprocess; the demo curation with `select` at a
+budget of 30% of the rows), the select step alone (its per-row work as a worker does it, its corpus-wide
+work, its memory, and a straight line to 4.5M rows), the near-dup stage's rows/s next to a plain datasketch
+MinHashLSH on the same rows, and recall/precision of near-dup detection against brute-force Jaccard on
+planted pairs. Targets on 2 cores: >= 10k rows/s, <= 4 GB, recall and precision >= 0.95."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import random
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 ROW_GROUP = 100_000  # rows per parquet row group, written one at a time
 sys.path.insert(0, str(REPO))
 
+from prep.adapters import ADAPTERS  # noqa: E402
+from prep.config import SourceConfig  # noqa: E402
 from prep.curation import Context  # noqa: E402
 from prep.dedup.near import NearDedup, NearDedupConfig  # noqa: E402
 from prep.pipeline import BATCH  # noqa: E402
-from prep.rows import Row  # noqa: E402
+from prep.rows import RawRecord, Row  # noqa: E402
+from prep.select.config import SelectConfig  # noqa: E402
+from prep.select.step import Select  # noqa: E402
 from prep.spill import Spill  # noqa: E402
 from prep.text import words  # noqa: E402
 
@@ -103,7 +110,7 @@ def make_corpus(shared: Path, work: Path, rows: int, seed: int, keep: int) -> tu
     return questions, planted
 
 
-def write_config(shared: Path, work: Path) -> Path:
+def write_config(shared: Path, work: Path, rows: int) -> Path:
     config = yaml.safe_load((REPO / "prep/mixtures/demo.yml").read_text())
     config["sources"] = [
         {"name": "openorca_gpt4", "format": "openorca", "path": str(work / "1M-GPT4-Augmented.parquet")},
@@ -117,6 +124,7 @@ def write_config(shared: Path, work: Path) -> Path:
     ]
     for b in config["curation"]["decontam"]["benchmarks"]:
         b["path"] = str(shared / b["path"].removeprefix("../shared/data/"))
+    config["curation"]["select"] = {"budget": {"rows": int(0.3 * rows)}}
     config["curation"]["mixture"]["strata"] = [
         {"sources": ["openorca_gpt4", "openorca_gpt35"], "by": ["subsource", "teacher"], "max_share": 0.2}
     ]
@@ -139,6 +147,52 @@ def near_stage(questions: list[str]) -> tuple[float, np.ndarray]:
             step.observe(batch, step.featurize(batch))
         step.select(np.ones(len(rows), dtype=bool), spill)
         return len(rows) / (time.perf_counter() - start), step.groups
+
+
+def select_stage(shared: Path, work: Path, rows: int, seed: int) -> None:
+    """The select step alone on `rows` bench rows: featurize (a worker's per-row work, here on one core), then
+    its corpus-wide select at a 30% budget, with the memory it holds per row and its peak at select."""
+    corpus = Corpus(shared, seed)
+    source = SourceConfig(name="b", format="openorca", path="bench")
+    step = Select(SelectConfig.model_validate({"budget": {"rows": int(0.3 * rows)}}), Context(seed=42, sources=("b",)))
+    featurize = 0.0
+    with Spill(work) as spill:
+        for start in tqdm(range(0, rows, BATCH), desc="select featurize", unit="batch"):
+            batch = [
+                ADAPTERS["openorca"](RawRecord("1M-GPT4-Augmented.parquet", n, corpus.row(n)[0]), source, n)
+                for n in range(start, min(rows, start + BATCH))
+            ]
+            spill.extend([orjson.dumps(r.to_json()) for r in batch], [0] * len(batch))
+            t = time.perf_counter()
+            features = step.featurize(batch)
+            featurize += time.perf_counter() - t
+            step.observe(batch, features)
+        held = sum(a.itemsize * len(a) for a in (step.bags.cols, step.bags.counts, step.bags.sizes, step.scores))
+        figures = []  # (rows, seconds, peak bytes) of select on half the rows, then on all: a line through both
+        for n in (rows // 2, rows):
+            alive = np.zeros(rows, dtype=bool)
+            alive[:n] = True
+            t = time.perf_counter()
+            step.select(alive, spill)
+            seconds = time.perf_counter() - t
+            tracemalloc.start()  # again, traced (tracing slows it down several times)
+            step.select(alive, spill)
+            figures.append((n, seconds, tracemalloc.get_traced_memory()[1]))
+            tracemalloc.stop()
+    report = step.report()
+    (n0, t0, m0), (n1, t1, m1) = figures
+    print(
+        f"select step on {rows} rows: featurize {featurize / rows * 1e6:.1f} us/row on one core "
+        f"({rows / featurize:,.0f} rows/s), select {t1:.1f}s ({rows / t1:,.0f} rows/s; {t0:.1f}s on {n0}; "
+        f"{report['clusters']} clusters, variety {report['variety_before']:.1f} -> {report['variety_after']:.1f})"
+    )
+    print(f"  memory: {held / rows:.0f} bytes/row held ({held / 1e9:.2f} GB), {m1 / 1e9:.2f} GB more at select")
+    at = 4.5e6
+    print(
+        f"  to 4.5M rows (a line through the two select runs): featurize "
+        f"{featurize * at / rows / 2:.0f}s on 2 workers, select {t1 + (t1 - t0) / (n1 - n0) * (at - n1):.0f}s, "
+        f"held {held * at / rows / 1e9:.2f} GB + {(m1 + (m1 - m0) / (n1 - n0) * (at - n1)) / 1e9:.2f} GB at select"
+    )
 
 
 def datasketch_stage(questions: list[str]) -> float:
@@ -165,13 +219,14 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=500_000)
     ap.add_argument("--baseline-rows", type=int, default=100_000, help="rows both near-dup stages run on")
     ap.add_argument("--near-rows", type=int, default=500_000, help="rows the near-dup stage and recall run on")
+    ap.add_argument("--select-rows", type=int, default=None, help="rows the select step alone runs on (--rows)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/prep-bench"))
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared/data")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
     questions, planted = make_corpus(args.shared, args.work, args.rows, args.seed, args.near_rows)
-    config = write_config(args.shared.resolve(), args.work)
+    config = write_config(args.shared.resolve(), args.work, args.rows)
     start = time.perf_counter()
     # GNU time reports the build's own peak RSS; RUSAGE_CHILDREN would count this process's corpus pages,
     # which a forked child shares until it execs
@@ -199,6 +254,8 @@ def main() -> None:
     print(f"prep build: {total} rows in {wall:.1f}s = {total / wall:,.0f} rows/s end to end, peak RSS {rss_gb:.2f} GB")
     print(f"  extrapolated to 4.5M rows: {4.5e6 / (total / wall) / 60:.1f} min")
     print(f"  drops: {manifest['totals']['dropped']}")
+
+    select_stage(args.shared, args.work, args.select_rows or args.rows, args.seed)
 
     sub = questions[: args.baseline_rows]
     ours_sub, _ = near_stage(sub)

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from prep.card import card_path
 from prep.config import PrepError, load_config
 from prep.pipeline import build, manifest_path
 from prep.sizing.fit import fit
@@ -52,7 +53,9 @@ def build_cmd(
     except PrepError as e:
         raise click.ClickException(str(e)) from e
     print_summary(manifest)
-    console.print(f"wrote {out} ({manifest['rows']} rows) and {manifest_path(out)}")
+    for warning in manifest["licences"]["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"wrote {out} ({manifest['rows']} rows), {manifest_path(out)} and {card_path(out)}")
 
 
 def print_summary(manifest: dict) -> None:
@@ -93,6 +96,24 @@ def decontam_report_cmd(manifest: Path, limit: int) -> None:
         for key, hit in sorted(hits.items(), key=lambda kv: -kv[1]["rows"])[:limit]:
             table.add_row(key, str(hit["rows"]), hit["question"][:80], ", ".join(hit["row_ids"]))
         Console().print(table)
+
+
+@main.command("compare")
+@click.argument("a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also write the shares as a PNG.")
+def compare_cmd(a: Path, b: Path, plot: Path | None) -> None:
+    """Two mixtures side by side: A and B are OUT.manifest.json files of `prep build`."""
+    from prep.compare import compare_table, plot_shares
+
+    try:
+        table, ma, mb = compare_table(a, b)
+    except PrepError as e:
+        raise click.ClickException(str(e)) from e
+    Console().print(table)
+    if plot:
+        plot_shares(a, ma, b, mb, plot)
+        console.print(f"wrote {plot}")
 
 
 @main.command("tiny-llama")

@@ -31,6 +31,7 @@ class SourceConfig(BaseModel):
     subset: str | None = Field(None, description="hub config name")
     revision: str | None = None
     teacher: str | None = Field(None, description="completion model; inferred from file names when unset")
+    licence: str | None = Field(None, description="the dataset card's licence id (mit, apache-2.0, cc-by-nc-4.0, ...)")
 
     @field_validator("format")
     @classmethod

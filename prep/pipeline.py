@@ -17,9 +17,11 @@ import orjson
 from tqdm import tqdm
 
 from prep.adapters import ADAPTERS
+from prep.card import write_card
 from prep.config import MixtureConfig, PrepError
 from prep.io import atomic_output, write_json
 from prep.ledger import Ledger
+from prep.licences import licence_report
 from prep.provenance import provenance
 from prep.readers import open_source
 from prep.rows import MalformedRow, Row
@@ -208,9 +210,11 @@ def build(
             **{step.name: step.report() for step in curation.corpus_steps},
         },
         "mix_shares": {n: round(s / max(total_kept, 1), 4) for n, s in ledger.kept.items()},
+        "licences": licence_report({s.name: s.licence for s in config.sources}, dict(ledger.kept)),
         "lengths": curation.lengths.report(kept, row_sources, names),
     }
     if config.curation.tokenizer:
         manifest["tokens"] = manifest_tokens(out, config.curation.tokenizer, progress)
     write_json(manifest_path(out), manifest)
+    write_card(out, manifest)
     return manifest

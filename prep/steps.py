@@ -23,6 +23,7 @@ from prep.filters.length import Length
 from prep.filters.truncated import Truncated
 from prep.lengths import LengthStats, TokenCounter
 from prep.mixture import Mixture
+from prep.select.step import Select
 
 if TYPE_CHECKING:
     from prep.config import MixtureConfig
@@ -40,10 +41,12 @@ CORPUS_STEPS: dict[str, type[CorpusStep]] = {
     "exact_dedup": ExactDedup,
     "near_dedup": NearDedup,
     "semantic_dedup": SemanticDedup,
+    "select": Select,
     "mixture": Mixture,
 }
 ALIASES = {"quality": ["empty_turn", "refusal", "ai_identity", "truncated", "length"]}
 LAST = "mixture"  # samples what the other steps left, so nothing may run after it
+DEDUPS = ("exact_dedup", "near_dedup", "semantic_dedup")  # before select, which fills a budget from their rows
 
 STEPS: dict[str, type[RowFilter] | type[CorpusStep]] = {**ROW_FILTERS, **CORPUS_STEPS}
 
@@ -58,6 +61,8 @@ def check_steps(steps: list[str]) -> list[str]:
     kinds = [s in CORPUS_STEPS for s in expanded]
     if kinds != sorted(kinds):
         raise ValueError(f"row steps {list(ROW_FILTERS)} must come before corpus steps {list(CORPUS_STEPS)}: {steps}")
+    if "select" in expanded and any(expanded.index(d) > expanded.index("select") for d in DEDUPS if d in expanded):
+        raise ValueError("select must come after the dedup steps: it fills its budget from the rows they leave")
     if LAST in expanded and expanded[-1] != LAST:
         raise ValueError(f"{LAST} must be the last step: it samples what the other steps left")
     return expanded

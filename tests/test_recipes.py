@@ -15,9 +15,15 @@ import yaml
 from conftest import REPO
 
 RECIPES = REPO / "recipes"
-FULL, MULTINODE, QLORA, SMOKE = (
+FULL, MULTINODE, QLORA, SMOKE, ABLATION = (
     RECIPES / f"{n}.yml"
-    for n in ("llama2-70b-merged", "llama2-70b-merged-multinode", "llama2-70b-merged-qlora", "smoke-tiny")
+    for n in (
+        "llama2-70b-merged",
+        "llama2-70b-merged-multinode",
+        "llama2-70b-merged-qlora",
+        "smoke-tiny",
+        "ablation-7b-qlora",
+    )
 )
 LLAMA2_70B_CONFIG = REPO / "tests/fixtures/llama-2-70b-hf"
 A100 = {"bf16": True, "fp8": False, "tf32": True, "n_gpu": 8, "compute_capability": "sm_80"}
@@ -75,7 +81,22 @@ def test_smoke_recipe_passes_axolotl_validation_on_cpu(tiny_llama, merged_jsonl,
     assert validated.num_epochs >= 2 and validated.save_strategy == "epoch"
 
 
-@pytest.mark.parametrize("recipe", [FULL, MULTINODE, QLORA, SMOKE], ids=lambda p: p.stem)
+def test_ablation_recipe_passes_axolotl_validation_on_one_a100(tmp_path, monkeypatch):
+    """Llama-2-7B's config.json is the 70B fixture's with the 7B shape (Meta's published values)."""
+    monkeypatch.chdir(REPO)
+    config = json.loads((LLAMA2_70B_CONFIG / "config.json").read_text())
+    config |= {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32}
+    config |= {"num_attention_heads": 32, "num_key_value_heads": 32}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    cfg = load(ABLATION)
+    assert cfg["base_model"] == "meta-llama/Llama-2-7b-hf"
+    cfg["base_model"] = str(tmp_path)
+    validated = validate(cfg, {**A100, "n_gpu": 1})
+    assert validated.adapter == "qlora" and validated.load_in_4bit
+    assert validated.sequence_len == 4096 and validated.sample_packing and validated.gradient_checkpointing
+
+
+@pytest.mark.parametrize("recipe", [FULL, MULTINODE, QLORA, SMOKE, ABLATION], ids=lambda p: p.stem)
 def test_no_recipe_key_is_silently_dropped(recipe):
     cfg = load(recipe)
     unknown = set(cfg) - known_keys(cfg)
@@ -83,7 +104,7 @@ def test_no_recipe_key_is_silently_dropped(recipe):
 
 
 def test_70b_recipes_share_data_template_schedule_and_plugins():
-    full, multi, qlora, smoke = (load(p) for p in (FULL, MULTINODE, QLORA, SMOKE))
+    full, multi, qlora, smoke, ablation = (load(p) for p in (FULL, MULTINODE, QLORA, SMOKE, ABLATION))
     shared = (
         "datasets",
         "chat_template",
@@ -100,7 +121,10 @@ def test_70b_recipes_share_data_template_schedule_and_plugins():
         "plugins",
     )
     for key in shared:
-        assert full.get(key) == multi.get(key) == qlora.get(key), key
+        assert full.get(key) == multi.get(key) == qlora.get(key) == ablation.get(key), key
+    # the ablation scores the same tasks the same way, so its per-epoch curves compare with a 70B run's
+    assert ablation["epoch_eval"]["tasks"] == qlora["epoch_eval"]["tasks"] == full["epoch_eval"]["tasks"]
+    assert ablation["epoch_eval"]["eval_base_model"] == full["epoch_eval"]["eval_base_model"]
     assert full["num_epochs"] > max(SOURCE_EPOCHS.values())
     # the smoke recipe trains on the same dataset block (only the file differs) with the same template
     strip = lambda ds: [{k: v for k, v in d.items() if k != "path"} for d in ds]  # noqa: E731

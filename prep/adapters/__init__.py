@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prep.adapters import alpaca, evol_instruct, openorca, platypus, sharegpt
+from prep.adapters import alpaca, capybara, evol_instruct, metamath, openorca, platypus, sharegpt
 from prep.config import SourceConfig
 from prep.rows import RawRecord, Row
 
@@ -16,4 +16,6 @@ ADAPTERS: dict[str, Adapter] = {
     "platypus": platypus.adapt,
     "sharegpt": sharegpt.adapt,
     "alpaca": alpaca.adapt,
+    "capybara": capybara.adapt,
+    "metamath": metamath.adapt,
 }

@@ -10,7 +10,6 @@ about 100k. Duplicate groups keep their best row by the rule the other dedups us
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from prep.config import PrepError
 from prep.curation import CONTEXT, Context, CorpusStep
 from prep.dedup.keep import KeepRank, drop_all_but_best
+from prep.models import model_path
 from prep.rows import Row
 from prep.spill import Spill
 from prep.text import prompt_text
@@ -58,16 +58,7 @@ class SemanticDedup(CorpusStep):
         # fail now, not after the whole corpus has been read: the extra is installed and the model is at hand
         if importlib.util.find_spec("sentence_transformers") is None:
             raise PrepError("curation step semantic_dedup needs sentence-transformers: pip install '.[semantic]'")
-        self.model_path = config.model
-        if not Path(config.model).is_dir():
-            from huggingface_hub import snapshot_download
-
-            try:
-                self.model_path = snapshot_download(config.model)
-            except Exception as e:  # offline, unknown repo, no access: all end the build here
-                raise PrepError(
-                    f"semantic_dedup.model {config.model!r}: not a local directory and not loadable from the hub: {e}"
-                ) from e
+        self.model_path = model_path(config.model, "semantic_dedup.model")
 
     def featurize(self, rows: list[Row]) -> None:
         return None  # the embedding runs once, at select, on the rows still alive then (and on the GPU if any)

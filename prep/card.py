@@ -1,0 +1,218 @@
+"""The data card: `OUT.card.md` beside the output, with its plots (`OUT.card.*.png`), written from the
+manifest after every build, so what it says is what the manifest records: sources with their licences,
+drops, and, when the `select` step ran, the clusters of the prompts (labels, rows and tokens before and after
+selection), the variety index and the score distributions."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from prep.io import atomic_output
+
+
+def card_path(out: Path) -> Path:
+    return out.with_name(out.name + ".card.md")
+
+
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
+    ]
+    lines += ["| " + " | ".join(f"{c:,}" if isinstance(c, int) else str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def source_tokens(manifest: dict[str, Any], source: str) -> int:
+    """Kept units (tokens or chars) of a source: its mean length times its rows."""
+    stats = manifest.get("lengths", {}).get(source, {})
+    return round(stats.get("mean", 0) * stats.get("rows", 0))
+
+
+def save_png(path: Path, fig: Any) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    with atomic_output(path) as f:
+        f.write(buf.getvalue())
+
+
+def plot_clusters(select: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clusters = sorted(select["per_cluster"], key=lambda c: -c["rows_before"])[:40]
+    fig, ax = plt.subplots(figsize=(10, 0.28 * len(clusters) + 1.5))
+    y = range(len(clusters))
+    ax.barh(y, [c["rows_before"] for c in clusters], color="#c8d6e5", label="before selection")
+    ax.barh(y, [c["rows_after"] for c in clusters], color="#2e86de", label="selected")
+    ax.set_yticks(list(y), [f"{c['cluster']}: {c['label'][:40]}" for c in clusters], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("rows")
+    ax.set_title(
+        f"prompt clusters (largest {len(clusters)} of {select['clusters']}): variety "
+        f"{select['variety_before']:.1f} -> {select['variety_after']:.1f} effective clusters"
+    )
+    ax.legend(loc="lower right")
+    save_png(path, fig)
+    plt.close(fig)
+
+
+def plot_scores(select: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for key, label, color in (
+        ("scores_before", "before selection", "#c8d6e5"),
+        ("scores_after", "selected", "#2e86de"),
+    ):
+        hist = select[key].get("histogram", [])
+        if hist:
+            width = 1 / len(hist)
+            ax.bar([i * width for i in range(len(hist))], hist, width=width, align="edge", color=color, label=label)
+    ax.set_xlabel("quality score")
+    ax.set_ylabel("rows")
+    ax.set_title("quality score distribution")
+    ax.legend()
+    save_png(path, fig)
+    plt.close(fig)
+
+
+def selection_section(select: dict[str, Any], out: Path) -> list[str]:
+    unit = select["unit"]
+    budget = select["budget"] or {"rows": "none (all kept)"}
+    (what, amount), *_ = budget.items()
+    lines = [
+        "## Selection (`select` step)",
+        "",
+        f"Budget: {amount:,} {what}." if isinstance(amount, int) else f"Budget: {amount}.",
+        f"Prompts embedded by `{select['embed']}`, {select['clusters']} clusters (k-means); cluster quotas "
+        f"proportional to size^{select['alpha']}; within a cluster the best scores first. Lengths in {unit}.",
+        "",
+        f"- rows: {select['rows_before']:,} -> {select['rows_after']:,}; {unit}: {select['tokens_before']:,} -> "
+        f"{select['tokens_after']:,}",
+        f"- variety index (effective number of clusters, exp of the entropy of the cluster shares): "
+        f"{select['variety_before']:.2f} -> {select['variety_after']:.2f} of {select['clusters']}",
+        f"- GPT-4 share: {select['gpt4_share_before']:.1%} -> {select['gpt4_share_after']:.1%}",
+        "",
+        "### Per source",
+        "",
+        *table(
+            ["source", "rows before", "rows after", f"{unit} before", f"{unit} after"],
+            [
+                [n, s["rows_before"], s["rows_after"], s["tokens_before"], s["tokens_after"]]
+                for n, s in select["per_source"].items()
+            ],
+        ),
+        "",
+        "### Per cluster",
+        "",
+        f"![clusters]({out.name}.card.clusters.png)",
+        "",
+        *table(
+            [
+                "cluster",
+                "label (top terms)",
+                "rows before",
+                "rows after",
+                "quota",
+                f"{unit} before",
+                f"{unit} after",
+                "mean score",
+            ],
+            [
+                [
+                    c["cluster"],
+                    c["label"],
+                    c["rows_before"],
+                    c["rows_after"],
+                    c["quota"] if c["quota"] is not None else "-",
+                    c["tokens_before"],
+                    c["tokens_after"],
+                    c["mean_score"],
+                ]
+                for c in sorted(select["per_cluster"], key=lambda c: -c["rows_before"])
+            ],
+        ),
+        "",
+        "### Quality scores",
+        "",
+        f"Signals and weights: {', '.join(f'{k} {v}' for k, v in select['weights'].items())}"
+        + (f"; model scorer {select['scorer']['kind']} `{select['scorer']['model']}`" if "scorer" in select else "")
+        + " (prep/select/score.py).",
+        "",
+        f"![scores]({out.name}.card.scores.png)",
+        "",
+        *table(
+            ["", "rows", "mean", "p10", "p50", "p90"],
+            [
+                [label, s["rows"], s.get("mean", "-"), s.get("p10", "-"), s.get("p50", "-"), s.get("p90", "-")]
+                for label, s in (("before", select["scores_before"]), ("after", select["scores_after"]))
+            ],
+        ),
+        "",
+    ]
+    return lines
+
+
+def write_card(out: Path, manifest: dict[str, Any]) -> Path:
+    """Write OUT.card.md (and its plots when the select step ran); returns its path."""
+    total = max(manifest["rows"], 1)
+    unit = manifest.get("lengths", {}).get("unit", "chars")
+    licences = manifest["licences"]
+    lines = [
+        f"# Data card: {out.name}",
+        "",
+        f"{manifest['rows']:,} rows, seed {manifest['seed']}, sha256 `{manifest['sha256']}`; "
+        f"steps: {', '.join(manifest['config']['curation']['steps']) or 'none'}.",
+        "",
+        "## Sources",
+        "",
+        *table(
+            ["source", "licence", "read", "kept", "share", f"kept {unit}", "dropped"],
+            [
+                [
+                    n,
+                    manifest["config"]["sources"][i].get("licence") or "unknown",
+                    s["read"],
+                    s["kept"],
+                    f"{s['kept'] / total:.1%}",
+                    source_tokens(manifest, n),
+                    sum(s["dropped"].values()),
+                ]
+                for i, (n, s) in enumerate(manifest["sources"].items())
+            ],
+        ),
+        "",
+        "## Licences of the kept rows",
+        "",
+        *[f"- {kind}: {', '.join(sources)}" for kind, sources in licences["kinds"].items()],
+        "",
+        *([f"**Warning:** {w}" for w in licences["warnings"]] or ["The kept sources' terms can be combined."]),
+        "",
+        "Rows generated by GPT-3.5/GPT-4 (the `teacher` field) also fall under OpenAI's terms of use.",
+        "",
+    ]
+    select = manifest["steps"].get("select")
+    if select and select.get("rows_before"):
+        lines += selection_section(select, out)
+        plot_clusters(select, out.with_name(out.name + ".card.clusters.png"))
+        plot_scores(select, out.with_name(out.name + ".card.scores.png"))
+        if "mixture" in manifest["steps"]:
+            lines += ["The `mixture` step ran after `select`: its caps may have dropped more rows (see Sources).", ""]
+    lines += [
+        "## Drops",
+        "",
+        *table(["reason", "rows"], sorted(manifest["totals"]["dropped"].items(), key=lambda kv: -kv[1])),
+        "",
+    ]
+    path = card_path(out)
+    with atomic_output(path) as f:
+        f.write("\n".join(lines).encode())
+    return path

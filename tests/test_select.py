@@ -1,0 +1,267 @@
+"""The select step on the real samples: variety and quality against a seeded random sample on a corpus skewed
+on purpose, budgets never exceeded, output byte-identical for the seed, readable cluster labels, the data card,
+licences, and the model scorers with tiny models built here."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from prep import pipeline
+from prep.config import MixtureConfig
+from prep.select import cluster
+from prep.select.step import Select
+from prep.steps import curation_steps
+
+
+def mmlu_rows(shared: Path, subjects: list[str], template: str) -> list[dict]:
+    """MMLU test questions in one prompt template with a FLAN-style one-line answer: a template family."""
+    rows = []
+    for subject in subjects:
+        with (shared / f"mmlu/test/{subject}_test.csv").open() as f:
+            for i, r in enumerate(csv.DictReader(f)):
+                options = "\n".join(f"{k}. {r[f'choice{j}']}" for j, k in enumerate("ABCD"))
+                answer = "ABCD"[int(r["answer"])]
+                choice = r[f"choice{r['answer']}"]
+                rows.append(
+                    {
+                        "id": f"{subject}-{i}",
+                        "conversations": [
+                            {"from": "human", "value": template.format(question=r["question"], options=options)},
+                            {"from": "gpt", "value": f"{answer}. {choice}"},
+                        ],
+                    }
+                )
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
+
+
+def samples(shared: Path) -> list[dict]:
+    return [
+        {"name": "openorca", "format": "openorca", "path": str(shared / "openorca/openorca_gpt4_sample.parquet")},
+        {"name": "evol", "format": "evol_instruct", "path": str(shared / "evol_instruct/evol_instruct_v2_layout.json")},
+        {"name": "platypus", "format": "platypus", "path": str(shared / "platypus/open_platypus_layout.parquet")},
+    ]
+
+
+class Spy:
+    """Keeps the Curation a build made, to read the select step's clusters after it."""
+
+    def __init__(self) -> None:
+        self.curation = None
+
+    def __call__(self, *args, **kwargs):
+        self.curation = curation_steps(*args, **kwargs)
+        return self.curation
+
+
+@pytest.fixture(scope="module")
+def skewed(tmp_path_factory, shared_data) -> tuple[Path, list[dict]]:
+    """The samples plus 2,429 MMLU law and moral-scenario questions in one template, answered by GPT-3.5: two
+    thirds of the corpus is one template family."""
+    tmp = tmp_path_factory.mktemp("skewed")
+    family = mmlu_rows(
+        shared_data,
+        ["professional_law", "moral_scenarios"],
+        "Answer the following multiple choice question.\n\nQuestion: {question}\nOptions:\n{options}\nAnswer:",
+    )
+    sources = [
+        *samples(shared_data),
+        {
+            "name": "flan_mc",
+            "format": "sharegpt",
+            "teacher": "gpt-3.5",
+            "path": str(write_jsonl(tmp / "family.jsonl", family)),
+        },
+    ]
+    return tmp, sources
+
+
+def build_select(tmp: Path, sources: list[dict], select: dict, monkeypatch, name: str, **kwargs) -> tuple[dict, Select]:
+    spy = Spy()
+    monkeypatch.setattr(pipeline, "curation_steps", spy)
+    config = MixtureConfig.model_validate(
+        {
+            "seed": 7,
+            "sources": sources,
+            "curation": {"steps": ["quality", "exact_dedup", "select"], "select": select, **kwargs.pop("curation", {})},
+        }
+    )
+    manifest = pipeline.build(config, tmp / name, progress=False, **kwargs)
+    assert spy.curation is not None
+    (step,) = [s for s in spy.curation.corpus_steps if s.name == "select"]
+    return manifest, step
+
+
+def test_selection_beats_a_random_sample_on_variety_and_gpt4_share(skewed, monkeypatch):
+    tmp, sources = skewed
+    # the pool the step sees, and its clusters: a build without a budget keeps all
+    full, _ = build_select(tmp, sources, {}, monkeypatch, "all.jsonl", workers=0)
+    pool = full["steps"]["select"]["rows_before"]
+    assert full["rows"] == pool and full["sources"]["flan_mc"]["kept"] / pool > 0.6  # skewed indeed
+    budget = int(0.3 * pool)
+    manifest, step = build_select(tmp, sources, {"budget": {"rows": budget}}, monkeypatch, "sel.jsonl", workers=0)
+    report = manifest["steps"]["select"]
+    assert manifest["rows"] == report["rows_after"] == budget
+    assert manifest["totals"]["dropped"]["select_budget"] == pool - budget
+
+    # a seeded random 30% of the same pool, measured on the same clusters
+    live, clusters, teacher = step.assignment
+    rng = np.random.default_rng(0)
+    random_pick = rng.choice(len(live), size=budget, replace=False)
+    random_variety = cluster.variety(np.bincount(clusters[random_pick]))
+    random_gpt4 = float((teacher[random_pick] == 1).mean())
+    kept_rows = {orjson.loads(x)["id"] for x in (tmp / "sel.jsonl").read_bytes().splitlines()}
+    assert report["variety_after"] >= 1.2 * random_variety, (report["variety_after"], random_variety)
+    assert report["gpt4_share_after"] >= random_gpt4
+    assert report["variety_after"] > report["variety_before"]
+    # the template family gave up most: its share fell by a fifth or more
+    family_kept = sum(1 for i in kept_rows if i.startswith("flan_mc/"))
+    print(
+        "variety",
+        report["variety_before"],
+        report["variety_after"],
+        random_variety,
+        "gpt4",
+        report["gpt4_share_after"],
+        random_gpt4,
+    )
+    assert family_kept / budget < 0.8 * full["sources"]["flan_mc"]["kept"] / pool
+
+    # card and plots beside the output
+    card = (tmp / "sel.jsonl.card.md").read_text()
+    assert "variety index" in card and f"{report['variety_after']:.2f}" in card
+    assert (tmp / "sel.jsonl.card.clusters.png").stat().st_size > 1000
+    assert (tmp / "sel.jsonl.card.scores.png").stat().st_size > 1000
+
+
+def test_same_seed_same_bytes_for_any_workers(skewed, monkeypatch):
+    tmp, sources = skewed
+    a, _ = build_select(tmp, sources, {"budget": {"rows": 500}}, monkeypatch, "a.jsonl", workers=0)
+    b, _ = build_select(tmp, sources, {"budget": {"rows": 500}}, monkeypatch, "b.jsonl", workers=2)
+    assert (tmp / "a.jsonl").read_bytes() == (tmp / "b.jsonl").read_bytes()
+    assert a["steps"]["select"] == b["steps"]["select"]
+
+
+def test_token_budget_is_never_exceeded(tmp_path, shared_data, monkeypatch):
+    from prep.lengths import TokenCounter
+    from prep.tiny_llama import train_tokenizer
+
+    texts = [
+        orjson.loads(x)["question"]
+        for x in (shared_data / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()
+    ]
+    train_tokenizer(texts, 1000).save_pretrained(tmp_path / "tok")
+    counter = TokenCounter(str(tmp_path / "tok"))
+    for budget in (20_000, 150_000):
+        manifest, _ = build_select(
+            tmp_path,
+            samples(shared_data),
+            {"budget": {"tokens": budget}},
+            monkeypatch,
+            f"t{budget}.jsonl",
+            curation={"tokenizer": str(tmp_path / "tok")},
+            workers=0,
+        )
+        from prep.rows import Row
+
+        kept = [Row(**orjson.loads(x)) for x in (tmp_path / f"t{budget}.jsonl").read_bytes().splitlines()]
+        used = sum(sum(counter.prompt_response(r)) for r in kept)
+        report = manifest["steps"]["select"]
+        assert report["unit"] == "tokens" and used == report["tokens_after"] <= budget
+        largest = max(c["tokens_before"] / max(c["rows_before"], 1) for c in report["per_cluster"])
+        assert budget - used < 20 * largest  # filled, not just under
+
+
+def test_known_topics_land_in_different_clusters_with_readable_labels(tmp_path, shared_data, monkeypatch):
+    science = mmlu_rows(shared_data, ["high_school_biology", "high_school_chemistry"], "{question}\n{options}")[:300]
+    arithmetic = mmlu_rows(shared_data, ["elementary_mathematics"], "{question}\n{options}")[:300]
+    contexts = [
+        orjson.loads(x)["ctx"] for x in (shared_data / "hellaswag/hellaswag_val_sample.jsonl").read_bytes().splitlines()
+    ]
+    languages = ["French", "German", "Spanish", "Italian"]
+    translation = [
+        {
+            "id": f"tr-{i}",
+            "conversations": [
+                {"from": "human", "value": f"Translate the following sentence to {languages[i % 4]}:\n{ctx}"},
+                {"from": "gpt", "value": ctx},
+            ],
+        }
+        for i, ctx in enumerate(contexts[:300])
+    ]
+    topics = {"science": science, "arithmetic": arithmetic, "translation": translation}
+    sources = [
+        {"name": t, "format": "sharegpt", "path": str(write_jsonl(tmp_path / f"{t}.jsonl", rows))}
+        for t, rows in topics.items()
+    ]
+    manifest, step = build_select(tmp_path, sources, {"clusters": 6}, monkeypatch, "topics.jsonl", workers=0)
+    live, clusters, _ = step.assignment
+    labels = {c["cluster"]: c["label"] for c in manifest["steps"]["select"]["per_cluster"]}
+    topic = np.concatenate([np.full(manifest["sources"][t]["kept"], i) for i, t in enumerate(topics)])
+    assert len(topic) == len(live)  # the pool is in source order; nothing is dropped without a budget
+    owner, pure = {}, 0  # each cluster's dominant topic, and the rows of it
+    for c in np.unique(clusters):
+        counts = np.bincount(topic[clusters == c], minlength=3)
+        owner[int(c)], pure = int(counts.argmax()), pure + int(counts.max())
+    assert pure >= 0.9 * len(topic)
+    for i, name in enumerate(topics):
+        mine = [c for c, o in owner.items() if o == i]
+        assert np.isin(clusters[topic == i], mine).mean() >= 0.8, name  # and each topic has clusters of its own
+    translation_labels = " ".join(labels[c] for c, o in owner.items() if o == 2)
+    assert "translate" in translation_labels
+    science = " ".join(labels[c] for c, o in owner.items() if o == 0).split()
+    arithmetic = " ".join(labels[c] for c, o in owner.items() if o == 1).split()
+    assert {"cell", "cells", "dna", "gene", "membrane", "population", "acid", "chemical"} & set(science), science
+    assert {"number", "equation", "miles", "minutes", "hours", "expression", "feet", "value"} & set(arithmetic)
+
+
+@pytest.mark.parametrize("kind", ["reward", "deita"])
+def test_model_scorer_orders_within_clusters(tmp_path, shared_data, monkeypatch, kind):
+    """A tiny random Llama (built here; no download) as a reward model or a Deita-style scorer: the step runs
+    it on every pooled row, the selection follows the combined score, and the manifest names the model."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    from prep.tiny_llama import build_tiny_llama
+
+    texts = [
+        orjson.loads(x)["question"]
+        for x in (shared_data / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()
+    ]
+    model_dir = build_tiny_llama(tmp_path / "tiny", texts, vocab_size=600, hidden_size=32, layers=1)
+    if kind == "reward":
+        torch.manual_seed(0)
+        config = LlamaConfig.from_pretrained(model_dir, num_labels=1)
+        LlamaForSequenceClassification(config).save_pretrained(model_dir)
+    select = {"budget": {"rows": 300}, "scorer": {"kind": kind, "model": str(model_dir), "device": "cpu", "weight": 3}}
+    manifest, _ = build_select(tmp_path, samples(shared_data), select, monkeypatch, "m.jsonl", workers=0)
+    report = manifest["steps"]["select"]
+    assert report["scorer"] == {"kind": kind, "model": str(model_dir)}
+    assert manifest["rows"] == 300
+    assert report["scores_after"]["mean"] > report["scores_before"]["mean"]
+
+
+def test_licences_of_kept_rows_and_incompatible_terms(tmp_path, shared_data, monkeypatch):
+    sources = samples(shared_data)
+    sources[0]["licence"] = "mit"
+    sources[1]["licence"] = "apache-2.0"
+    sources[2]["licence"] = "cc-by-nc-4.0"  # the fixture's rows are Alpaca's seed tasks
+    manifest, _ = build_select(tmp_path, sources, {}, monkeypatch, "l.jsonl", workers=0)
+    lic = manifest["licences"]
+    assert lic["kept"] == {"openorca": "mit", "evol": "apache-2.0", "platypus": "cc-by-nc-4.0"}
+    (warning,) = lic["warnings"]
+    assert "non-commercial" in warning and "platypus (cc-by-nc-4.0)" in warning
+    assert f"**Warning:** {warning}" in (tmp_path / "l.jsonl.card.md").read_text()
+    # no row kept from the non-commercial source: no warning
+    sources[2]["path"] = str(write_jsonl(tmp_path / "empty.jsonl", []))
+    manifest, _ = build_select(tmp_path, sources, {}, monkeypatch, "l2.jsonl", workers=0)
+    assert manifest["licences"]["warnings"] == [] and "platypus" not in manifest["licences"]["kept"]
