@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from prep import pipeline
-from prep.config import MixtureConfig
+from prep.config import MixtureConfig, PrepError
 from prep.select import cluster
 from prep.select.step import Select
 from prep.steps import curation_steps
@@ -265,3 +265,117 @@ def test_licences_of_kept_rows_and_incompatible_terms(tmp_path, shared_data, mon
     sources[2]["path"] = str(write_jsonl(tmp_path / "empty.jsonl", []))
     manifest, _ = build_select(tmp_path, sources, {}, monkeypatch, "l2.jsonl", workers=0)
     assert manifest["licences"]["warnings"] == [] and "platypus" not in manifest["licences"]["kept"]
+
+
+def test_sentence_transformers_backend_with_a_tiny_local_model(tmp_path, shared_data, monkeypatch):
+    pytest.importorskip("sentence_transformers")
+    from test_semantic_dedup import tiny_sentence_model
+
+    texts = [
+        orjson.loads(x)["question"]
+        for x in (shared_data / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()
+    ]
+    model = tiny_sentence_model(tmp_path, texts)
+    select = {
+        "budget": {"rows": 400},
+        "clusters": 8,
+        "embed": {"backend": "sentence_transformers", "model": str(model), "device": "cpu"},
+    }
+    manifest, _ = build_select(tmp_path, samples(shared_data), select, monkeypatch, "st.jsonl", workers=0)
+    report = manifest["steps"]["select"]
+    assert report["embed"] == f"sentence_transformers {model}" and report["clusters"] == 8
+    assert manifest["rows"] == report["rows_after"] == 400
+    assert sum(c["rows_after"] for c in report["per_cluster"]) == 400
+    assert report["variety_after"] >= report["variety_before"]
+
+
+def test_quotas_fill_the_budget_never_above_a_cluster_and_shrink_large_clusters_most():
+    sizes = np.array([1000, 100, 10, 1])
+    for budget in (5, 50, 500, 1110, 5000):
+        q = cluster.quotas(sizes, budget, 0.5)
+        assert np.all(q <= sizes + 1e-9) and abs(q.sum() - min(budget, sizes.sum())) < 1e-6
+    q = cluster.quotas(sizes, 500, 0.5)
+    assert q[3] == 1 and q[2] == 10  # small clusters whole
+    assert q[0] / sizes[0] < q[1] / sizes[1]  # the large one gives up the most
+    assert cluster.variety(np.array([5, 5, 5, 5])) == pytest.approx(4)
+
+
+def test_config_errors_name_the_key(tmp_path, shared_data):
+    base = {"sources": samples(shared_data)[2:]}
+    with pytest.raises(ValueError, match="either `rows: N` or `tokens: N`"):
+        MixtureConfig.model_validate({**base, "curation": {"steps": ["select"], "select": {"budget": {}}}})
+    with pytest.raises(ValueError, match="select must come after the dedup steps"):
+        MixtureConfig.model_validate({**base, "curation": {"steps": ["select", "exact_dedup"]}})
+    config = MixtureConfig.model_validate(
+        {**base, "curation": {"steps": ["select"], "select": {"budget": {"tokens": 1000}}}}
+    )
+    with pytest.raises(PrepError, match=r"curation\.tokenizer"):
+        pipeline.build(config, tmp_path / "out.jsonl", progress=False, workers=0)
+    assert not list(tmp_path.iterdir())  # refused before anything was read or written
+
+
+def test_prep_compare_shows_two_mixtures_side_by_side(tmp_path, shared_data, monkeypatch):
+    from click.testing import CliRunner
+
+    from prep.cli import main
+
+    a, _ = build_select(tmp_path, samples(shared_data), {"budget": {"rows": 300}}, monkeypatch, "a.jsonl", workers=0)
+    b, _ = build_select(tmp_path, samples(shared_data), {"budget": {"rows": 600}}, monkeypatch, "b.jsonl", workers=0)
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            str(tmp_path / "a.jsonl.manifest.json"),
+            str(tmp_path / "b.jsonl.manifest.json"),
+            "--plot",
+            str(tmp_path / "cmp.png"),
+        ],
+        terminal_width=200,
+    )
+    assert result.exit_code == 0, result.output
+    for m in (a, b):
+        s = m["steps"]["select"]
+        assert f"{s['variety_before']:.2f} -> {s['variety_after']:.2f}" in result.output
+        assert f"{m['rows']:,}" in result.output
+    assert "300 rows" in result.output and "600 rows" in result.output
+    assert (tmp_path / "cmp.png").stat().st_size > 1000
+    bad = CliRunner().invoke(main, ["compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl.manifest.json")])
+    assert bad.exit_code != 0 and "a.jsonl" in bad.output
+
+
+def test_capybara_and_metamath_layouts(tmp_path):
+    """The hub layouts of LDJnr/Capybara and meta-math/MetaMathQA (as their dataset cards list the fields)."""
+    capy = [
+        {
+            "source": "Know-Logic",
+            "conversation": [
+                {"input": "What is 2+2?", "output": "4, since 2+2=4."},
+                {"input": "And 3+3?", "output": "6."},
+            ],
+        },
+        {"source": "Airoboros", "conversation": [{"input": "Hi", "output": None}]},
+    ]
+    meta = [
+        {
+            "query": "Solve 3x = 12.",
+            "response": "x = 4. The answer is: 4",
+            "type": "GSM_Rephrased",
+            "original_question": "Solve 3x = 12.",
+        }
+    ]
+    config = MixtureConfig.model_validate(
+        {
+            "sources": [
+                {"name": "capybara", "format": "capybara", "path": str(write_jsonl(tmp_path / "c.jsonl", capy))},
+                {"name": "metamath", "format": "metamath", "path": str(write_jsonl(tmp_path / "m.jsonl", meta))},
+            ],
+            "curation": {"steps": []},
+        }
+    )
+    manifest = pipeline.build(config, tmp_path / "out.jsonl", progress=False, workers=0)
+    rows = {r["id"]: r for r in map(orjson.loads, (tmp_path / "out.jsonl").read_bytes().splitlines())}
+    assert [t["from"] for t in rows["capybara/0"]["conversations"]] == ["human", "gpt", "human", "gpt"]
+    assert rows["capybara/0"]["subsource"] == "Know-Logic"
+    assert manifest["sources"]["capybara"]["dropped"] == {"missing_field": 1}  # a null output, counted
+    assert rows["metamath/0"]["subsource"] == "GSM_Rephrased"
+    assert rows["metamath/0"]["conversations"][1]["value"].endswith("The answer is: 4")
