@@ -3,7 +3,7 @@ seed's origin in `source`."""
 
 from __future__ import annotations
 
-from prep.adapters.sharegpt import original_id
+from prep.adapters.sharegpt import source_row
 from prep.config import SourceConfig
 from prep.rows import MalformedRow, RawRecord, Row, check_conversation, require_str
 
@@ -22,11 +22,4 @@ def adapt(record: RawRecord, source: SourceConfig, index: int) -> Row:
             {"from": "gpt", "value": require_str(exchange, "output")},
         ]
     check_conversation(turns, field_name="conversation")
-    origin = data.get("source")
-    return Row(
-        id=f"{source.name}/{original_id(data, index)}",
-        source=source.name,
-        subsource=origin if isinstance(origin, str) and origin else None,
-        teacher=source.teacher,
-        conversations=turns,
-    )
+    return source_row(source, data, index, data.get("source"), turns)

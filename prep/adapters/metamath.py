@@ -4,18 +4,12 @@ MATH_SV, ...; the row's subsource) and `original_question`."""
 from __future__ import annotations
 
 from prep.adapters.alpaca import conversation
-from prep.adapters.sharegpt import original_id
+from prep.adapters.sharegpt import source_row
 from prep.config import SourceConfig
 from prep.rows import RawRecord, Row, require_str
 
 
 def adapt(record: RawRecord, source: SourceConfig, index: int) -> Row:
     data = record.data or {}
-    kind = data.get("type")
-    return Row(
-        id=f"{source.name}/{original_id(data, index)}",
-        source=source.name,
-        subsource=kind if isinstance(kind, str) and kind else None,
-        teacher=source.teacher,
-        conversations=conversation(require_str(data, "query"), require_str(data, "response")),
-    )
+    turns = conversation(require_str(data, "query"), require_str(data, "response"))
+    return source_row(source, data, index, data.get("type"), turns)

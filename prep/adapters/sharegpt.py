@@ -50,6 +50,17 @@ def original_id(data: dict[str, Any], index: int) -> str:
     return str(index)
 
 
+def source_row(source: SourceConfig, data: dict[str, Any], index: int, subsource: Any, turns: list) -> Row:
+    """A row of `source` with its original id; `subsource` kept when it is a non-empty string."""
+    return Row(
+        id=f"{source.name}/{original_id(data, index)}",
+        source=source.name,
+        subsource=subsource if isinstance(subsource, str) and subsource else None,
+        teacher=source.teacher,
+        conversations=turns,
+    )
+
+
 def adapt(record: RawRecord, source: SourceConfig, index: int) -> Row:
     data = record.data or {}
     field = "conversations" if "conversations" in data or "messages" not in data else "messages"

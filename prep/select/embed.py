@@ -5,9 +5,10 @@
 with the lowest hash kept: a consistent sample, so two prompts keep the same words of what they share), 5 bytes
 a term. At select the corpus's document frequencies pick the VOCABULARY most frequent words and give TF-IDF
 weights (sublinear tf, l2), and TruncatedSVD fitted on a seeded sample projects every row to `dim`
-dimensions, a chunk at a time. Measured on the 14,042 MMLU test
-questions clustered into their 57 subjects (NMI, MiniBatchKMeans, bench/select_embed_bench.py): TF-IDF + SVD
-64 0.34-0.36; hashed words projected at random (no corpus fit, what a worker alone could do) 0.18-0.24.
+dimensions, a chunk at a time. Measured on the 14,042 MMLU test questions clustered into their 57
+subjects (NMI, MiniBatchKMeans; bench/select_embed_bench.py): ours 0.32, scikit-learn's TfidfVectorizer +
+TruncatedSVD over the whole texts 0.36 (it keeps every word and needs the texts in one process), hashed words
+projected at random (what a worker alone could do, no corpus fit) 0.18-0.21.
 
 `sentence_transformers`: a model (all-MiniLM-L6-v2 by default) on the prompts read back from the spill; a
 GPU job (5.4k prompts/s on an H200 for that shape)."""
