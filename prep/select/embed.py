@@ -95,6 +95,20 @@ class Bags:
         self.counts.frombytes(counts.tobytes())
         self.sizes.frombytes(sizes.tobytes())
 
+    def document_frequency(self, alive: np.ndarray) -> np.ndarray:
+        """Per hashed column, how many alive rows hold it (a row's terms are distinct); a chunk of rows at a time,
+        whose terms are contiguous."""
+        sizes = np.frombuffer(self.sizes, dtype=np.uint8)
+        cols = np.frombuffer(self.cols, dtype=np.uint32)
+        df = np.zeros(FEATURES, dtype=np.int64)
+        start = 0
+        for lo in range(0, len(sizes), CHUNK):
+            n = sizes[lo : lo + CHUNK].astype(np.int64)
+            end = start + int(n.sum())
+            df += np.bincount(cols[start:end][np.repeat(alive[lo : lo + CHUNK], n)], minlength=FEATURES)
+            start = end
+        return df
+
     def matrix(self, rows: np.ndarray, columns: np.ndarray | None = None, idf: np.ndarray | None = None) -> csr_matrix:
         """Raw counts of `rows` (ascending) over the hashed columns; with `columns` (hashed column -> vocabulary
         index or -1) and `idf`, TF-IDF (sublinear tf, l2) over the vocabulary."""
@@ -127,16 +141,13 @@ class HashingEmbedder:
         self.bags = bags
         self.dim = config.dim
         self.seed = seed
-        df = np.zeros(FEATURES, dtype=np.int64)
-        live = np.flatnonzero(alive)
-        for rows in chunks(live):
-            m = bags.matrix(rows)
-            df += np.bincount(m.indices, minlength=FEATURES)
+        df = bags.document_frequency(alive)
+        live = int(alive.sum())
         vocabulary = np.sort(np.argsort(-df, kind="stable")[:VOCABULARY])
         vocabulary = vocabulary[df[vocabulary] >= 2]  # a word in one prompt says nothing about clusters
         self.columns = np.full(FEATURES, -1, dtype=np.int64)
         self.columns[vocabulary] = np.arange(len(vocabulary))
-        self.idf = (np.log((1 + len(live)) / (1 + df[vocabulary])) + 1).astype(np.float32)  # scikit-learn's smooth idf
+        self.idf = (np.log((1 + live) / (1 + df[vocabulary])) + 1).astype(np.float32)  # scikit-learn's smooth idf
         self.svd: TruncatedSVD | None = None
 
     def fit(self, rows: np.ndarray) -> None:
