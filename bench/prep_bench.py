@@ -186,12 +186,15 @@ def select_stage(shared: Path, work: Path, rows: int, seed: int) -> None:
         f"({rows / featurize:,.0f} rows/s), select {t1:.1f}s ({rows / t1:,.0f} rows/s; {t0:.1f}s on {n0}; "
         f"{report['clusters']} clusters, variety {report['variety_before']:.1f} -> {report['variety_after']:.1f})"
     )
-    print(f"  memory: {held / rows:.0f} bytes/row held ({held / 1e9:.2f} GB), {m1 / 1e9:.2f} GB more at select")
+    print(
+        f"  memory: {held / rows:.0f} bytes/row held ({held / 1e9:.2f} GB), {m1 / 1e9:.2f} GB more at select ({m0 / 1e9:.2f} on {n0})"
+    )
     at = 4.5e6
     print(
-        f"  to 4.5M rows (a line through the two select runs): featurize "
-        f"{featurize * at / rows / 2:.0f}s on 2 workers, select {t1 + (t1 - t0) / (n1 - n0) * (at - n1):.0f}s, "
-        f"held {held * at / rows / 1e9:.2f} GB + {(m1 + (m1 - m0) / (n1 - n0) * (at - n1)) / 1e9:.2f} GB at select"
+        f"  to 4.5M rows, in proportion (an upper bound: SVD and k-means are fitted on at most fit_rows rows): "
+        f"featurize {featurize * at / rows / 2:.0f}s on 2 workers, select {t1 * at / n1:.0f}s (line "
+        f"through the two runs: {t1 + (t1 - t0) / (n1 - n0) * (at - n1):.0f}s), held {held * at / rows / 1e9:.2f} GB "
+        f"+ {m1 * at / n1 / 1e9:.2f} GB at select"
     )
 
 
