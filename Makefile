@@ -44,6 +44,7 @@ demo: setup
 	$(BIN)/evals report demo-out/smoke
 	@echo
 	@echo "mixture:      demo-out/merged.jsonl (+ .manifest.json; dropped rows with reasons: demo-out/dropped.jsonl)"
+	@echo "data card:    demo-out/merged.jsonl.card.md (clusters, variety, scores, licences; plots beside it)"
 	@echo "model:        demo-out/tiny-llama (base), demo-out/smoke/checkpoint-* (one per epoch), log: demo-out/train.log"
 	@echo "eval reports: demo-out/smoke/eval_reports/epoch_*.json, summary.md, convergence.png"
 

@@ -38,6 +38,7 @@ def test_make_demo_runs_the_whole_chain_and_is_idempotent():
     for path in (
         "demo-out/merged.jsonl",
         "demo-out/dropped.jsonl",
+        "demo-out/merged.jsonl.card.md",
         "demo-out/tiny-llama",
         "demo-out/smoke/eval_reports/epoch_*.json",
         "convergence.png",
@@ -50,6 +51,9 @@ def test_make_demo_runs_the_whole_chain_and_is_idempotent():
     assert totals["read"] == 1000 + 500 + 175
     assert totals["read"] == totals["kept"] + sum(totals["dropped"].values()) and totals["dropped"]
     assert len((OUT / "dropped.jsonl").read_text().splitlines()) == sum(totals["dropped"].values())
+    # selected down to the demo's budget, and the data card shows it
+    assert manifest["rows"] <= manifest["config"]["curation"]["select"]["budget"]["rows"]
+    assert "variety index" in (OUT / "merged.jsonl.card.md").read_text()
     # two epochs trained, each saved and scored on MMLU and HellaSwag; the base model is epoch 0
     state = snapshot()
     assert len(state["checkpoints"]) == 2

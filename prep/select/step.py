@@ -42,8 +42,7 @@ def summary(x: np.ndarray) -> dict[str, Any]:
 class Select(CorpusStep):
     name = "select"
     Config = SelectConfig
-    # k-means, SVD and the labels; the model backends' when one is configured
-    libraries = ("scikit-learn", "scipy", "sentence-transformers", "transformers", "tokenizers", "torch")
+    libraries = ("scikit-learn", "scipy")  # k-means, SVD, the labels; a model backend adds its own (below)
 
     def __init__(self, config: SelectConfig, context: Context = CONTEXT) -> None:
         self.config = config
@@ -66,6 +65,9 @@ class Select(CorpusStep):
                 raise PrepError("select.embed.backend sentence_transformers needs: pip install '.[semantic]'")
             self.embed_model = model_path(config.embed.model, "select.embed.model")
         self.scorer_model = model_path(config.scorer.model, "select.scorer.model") if config.scorer else None
+        if self.embed_model or self.scorer_model:  # what decides the rows depends on this step's config
+            models = ("sentence-transformers",) if self.embed_model else ()
+            self.libraries = (*Select.libraries, *models, "transformers", "tokenizers", "torch")  # type: ignore[misc]
 
     def featurize(self, rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(bag columns, bag counts, bag sizes, scores, lengths) of the batch."""
