@@ -27,6 +27,11 @@ class TokenCounter:
 
             self._tok = AutoTokenizer.from_pretrained(tokenizer)
 
+    @property
+    def tokenizer(self) -> Any:
+        """The loaded tokenizer, or None when lengths are in characters."""
+        return self._tok
+
     def prompt_response(self, row: Row) -> tuple[int, int]:
         if "lengths" in row.memo:
             return row.memo["lengths"]

@@ -152,15 +152,15 @@ def test_same_seed_same_bytes_for_any_workers(skewed, monkeypatch):
 
 
 def test_token_budget_is_never_exceeded(tmp_path, shared_data, monkeypatch):
-    from prep.lengths import TokenCounter
     from prep.tiny_llama import train_tokenizer
+    from prep.tokens import ChatTokens
 
     texts = [
         orjson.loads(x)["question"]
         for x in (shared_data / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()
     ]
     train_tokenizer(texts, 1000).save_pretrained(tmp_path / "tok")
-    counter = TokenCounter(str(tmp_path / "tok"))
+    chat = ChatTokens.load(str(tmp_path / "tok"))  # as Axolotl counts them: the recipes' chat template
     for budget in (20_000, 150_000):
         manifest, _ = build_select(
             tmp_path,
@@ -174,9 +174,9 @@ def test_token_budget_is_never_exceeded(tmp_path, shared_data, monkeypatch):
         from prep.rows import Row
 
         kept = [Row(**orjson.loads(x)) for x in (tmp_path / f"t{budget}.jsonl").read_bytes().splitlines()]
-        used = sum(sum(counter.prompt_response(r)) for r in kept)
+        used = sum(chat.count(r.conversations)[0] for r in kept)
         report = manifest["steps"]["select"]
-        assert report["unit"] == "tokens" and used == report["tokens_after"] <= budget
+        assert report["unit"] == "tokens (chat template)" and used == report["tokens_after"] <= budget
         largest = max(c["tokens_before"] / max(c["rows_before"], 1) for c in report["per_cluster"])
         assert budget - used < 20 * largest  # filled, not just under
 

@@ -13,7 +13,9 @@ class Budget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rows: int | None = Field(None, ge=1)
-    tokens: int | None = Field(None, ge=1, description="prompt + response tokens; needs curation.tokenizer")
+    tokens: int | None = Field(
+        None, ge=1, description="tokens in the recipes' chat template (prep/tokens.py); needs curation.tokenizer"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Budget:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 from array import array
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 from tqdm import tqdm
@@ -23,6 +24,7 @@ from prep.select.embed import Bags, Embedder, HashingEmbedder, SentenceEmbedder,
 from prep.select.score import TEACHER, ModelScorer, heuristic_scores, rank_normalize
 from prep.spill import Spill
 from prep.text import prompt_text
+from prep.tokens import DEFAULT_TEMPLATE, ChatTokens
 
 LABEL_ROWS = 50  # prompts read back per cluster to name it
 HISTOGRAM_BINS = 20
@@ -54,10 +56,13 @@ class Select(CorpusStep):
         self.bags = Bags()
         self.scores = array("f")
         self.teacher = array("f")
-        self.lengths = array("i")  # prompt + response, in tokens with a tokenizer (as the length step counts)
+        self.lengths = array("i")  # tokens in the recipes' chat template (token budget), else as `length` counts
         self._report: dict[str, Any] = {}
-        if config.budget and config.budget.tokens and self.counter.unit != "tokens":
-            raise PrepError("select.budget.tokens counts tokens: set curation.tokenizer (or give budget.rows)")
+        self.chat: ChatTokens | None = None  # a token budget counts as Axolotl will (chat template, special tokens)
+        if config.budget and config.budget.tokens:
+            if self.counter.tokenizer is None:
+                raise PrepError("select.budget.tokens counts tokens: set curation.tokenizer (or give budget.rows)")
+            self.chat = ChatTokens(self.counter.tokenizer, DEFAULT_TEMPLATE.read_text(encoding="utf-8"))
         # fail now, not after the corpus is read: the extra is installed and the models are at hand
         self.embed_model = None
         if not self.hashing:
@@ -75,7 +80,12 @@ class Select(CorpusStep):
             cols, counts, sizes = prompt_bags(rows, self.config.embed.terms)
         else:
             cols, counts, sizes = np.empty(0, np.uint32), np.empty(0, np.uint8), np.zeros(len(rows), np.uint8)
-        lengths = np.array([sum(self.counter.prompt_response(r)) for r in rows], dtype=np.int32)  # counted once
+        if self.chat is not None:
+            lengths = np.array(
+                [self.chat.count(cast(list[Mapping[str, str]], r.conversations))[0] for r in rows], dtype=np.int32
+            )
+        else:  # the length step's count, memoized on the row
+            lengths = np.array([sum(self.counter.prompt_response(r)) for r in rows], dtype=np.int32)
         return cols, counts, sizes, heuristic_scores(rows, self.config.weights), lengths
 
     def observe(self, rows: list[Row], features: tuple[np.ndarray, ...]) -> None:
@@ -167,7 +177,7 @@ class Select(CorpusStep):
         cfg = self.config
         return {
             "budget": cfg.budget.model_dump(exclude_none=True) if cfg.budget else None,
-            "unit": self.counter.unit,
+            "unit": "tokens (chat template)" if self.chat else self.counter.unit,
             "embed": cfg.embed.backend if self.hashing else f"sentence_transformers {cfg.embed.model}",
             "alpha": cfg.alpha,
             "clusters": k,
