@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -11,13 +17,57 @@ from rich.table import Table
 from prep.card import card_path
 from prep.config import PrepError, load_config
 from prep.pipeline import build, manifest_path
+from prep.signals import Terminated, signals_as_exceptions
 from prep.sizing.fit import fit
 
 console = Console(stderr=True)
 
 
+@contextmanager
+def user_errors(debug: bool) -> Iterator[None]:
+    """What the user can fix is one line on stderr (the traceback too with --debug); Ctrl-C and SIGTERM end
+    with the shell's 130 and 143 after the `with` blocks inside have cleaned up. Anything else is a bug and
+    keeps its traceback."""
+    try:
+        with signals_as_exceptions():
+            yield
+    except (PrepError, OSError) as e:
+        if debug:
+            console.print_exception()
+        if isinstance(e, OSError) and e.strerror:  # a file the OS refused: no space, no permission
+            message = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+        else:
+            message = str(e)
+        leave(1, f"Error: {' '.join(message.split())}")  # one line, whatever a library said
+    except KeyboardInterrupt:
+        leave(130, "Interrupted: nothing was written, the previous outputs are as they were.")
+    except Terminated:
+        leave(143, "Terminated: nothing was written, the previous outputs are as they were.")
+
+
+def leave(code: int, message: str) -> NoReturn:
+    """Exit now that every `with` block has cleaned up, skipping the interpreter's joins of library threads:
+    the process pool's threads can wait forever on a worker killed mid-message, and would hold the exit."""
+    click.echo(message, err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def guarded(command: Callable[..., None]) -> Callable[..., None]:
+    """A subcommand run under `user_errors`, with the group's --debug."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with user_errors(click.get_current_context().find_root().params.get("debug", False)):
+            command(*args, **kwargs)
+
+    return run
+
+
 @click.group()
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an error, not only its one-line message.")
+def main(debug: bool) -> None:
     """Build the curated ShareGPT mixture that the Axolotl recipes train on."""
 
 
@@ -39,19 +89,19 @@ def main() -> None:
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option(
     "--workers",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=256),
     default=None,
     help="Processes that run the row filters (default: one per core; 0: none). Same output for any.",
 )
+@guarded
 def build_cmd(
     config_path: Path, out: Path, strict: bool, dropped: Path | None, progress: bool, workers: int | None
 ) -> None:
     """Read the sources in CONFIG, curate them and write one ShareGPT JSONL plus OUT.manifest.json."""
-    try:
-        config = load_config(config_path)
-        manifest = build(config, out, strict=strict, dropped=dropped, progress=progress, workers=workers)
-    except PrepError as e:
-        raise click.ClickException(str(e)) from e
+    config = load_config(config_path)
+    manifest = build(
+        config, out, strict=strict, dropped=dropped, progress=progress, workers=workers, config_path=config_path
+    )
     print_summary(manifest)
     for warning in manifest["licences"]["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
@@ -74,27 +124,25 @@ def print_summary(manifest: dict) -> None:
     t = manifest["totals"]
     table.add_row("total", str(t["read"]), str(t["kept"]), str(sum(t["dropped"].values())), "")
     console.print(table)
+    for name, audit in manifest["inputs"].items():
+        for skipped in audit.get("skipped", []):
+            console.print(f"source {name!r}: skipped {skipped['path']}: {skipped['reason']}")
 
 
 @main.command("decontam-report")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--limit", default=50, show_default=True, help="Items listed per benchmark.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=0), help="Items listed per benchmark.")
+@guarded
 def decontam_report_cmd(manifest: Path, limit: int) -> None:
     """Which benchmark items a `prep build` found in the training rows (MANIFEST is OUT.manifest.json)."""
-    import orjson
+    from prep.decontam.report import read_report
 
-    report = orjson.loads(manifest.read_bytes()).get("steps", {}).get("decontam")
-    if report is None:
-        raise click.ClickException(f"{manifest}: no decontam step in this build (add it to curation.steps)")
-    for bench, hits in report["hits"].items():
-        table = Table(
-            title=f"{bench}: {report['rows_dropped'][bench]} rows dropped, {len(hits)} of "
-            f"{report['items'][bench]} items hit"
-        )
+    for title, hits in read_report(manifest):
+        table = Table(title=title)
         for col in ("item", "rows", "question", "row ids"):
             table.add_column(col, overflow="fold")
-        for key, hit in sorted(hits.items(), key=lambda kv: -kv[1]["rows"])[:limit]:
-            table.add_row(key, str(hit["rows"]), hit["question"][:80], ", ".join(hit["row_ids"]))
+        for key, rows, question, row_ids in hits[:limit]:
+            table.add_row(key, str(rows), question[:80], ", ".join(row_ids))
         Console().print(table)
 
 
@@ -124,12 +172,15 @@ def compare_cmd(a: Path, b: Path, plot: Path | None) -> None:
     help="A ShareGPT JSONL (a `prep build` output) to train the tokenizer on.",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--vocab-size", default=2048, show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--vocab-size", default=2048, show_default=True, type=click.IntRange(min=300, max=1_000_000))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0, max=2**32 - 1))
+@guarded
 def tiny_llama_cmd(text: Path, out: Path, vocab_size: int, seed: int) -> None:
     """Build the 2-layer random Llama that recipes/smoke-tiny.yml trains on CPU."""
     from prep.tiny_llama import build_tiny_llama, conversation_texts
 
+    for _ in conversation_texts(text):
+        pass  # a bad line fails now, before torch and transformers load (and print their own noise)
     build_tiny_llama(out, conversation_texts(text), vocab_size=vocab_size, seed=seed)
     console.print(f"wrote a tiny Llama to {out}")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from prep.errors import PrepError, validation_message
+from prep.yamlio import load_yaml
 
-class PrepError(Exception):
-    """A user-facing error: bad config, bad input file or row (in --strict)."""
+__all__ = ["MixtureConfig", "PrepError", "load_config", "registered"]
 
 
 def registered(name: str, registry: Mapping[str, object], kind: str) -> str:
@@ -86,7 +86,7 @@ class CurationConfig(BaseModel):
 class MixtureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32, description="numpy and MinHash take unsigned 32-bit seeds")
     sources: list[SourceConfig] = Field(min_length=1)
     curation: CurationConfig = Field(default_factory=lambda: CurationConfig())
 
@@ -115,13 +115,10 @@ class MixtureConfig(BaseModel):
 
 
 def load_config(path: Path) -> MixtureConfig:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise PrepError(f"{path}: cannot read mixture config: {e}") from e
+    raw = load_yaml(path)
     if not isinstance(raw, dict):
         raise PrepError(f"{path}: a mixture config is a mapping with `sources:`")
     try:
         return MixtureConfig.model_validate(raw)
     except ValidationError as e:
-        raise PrepError(f"{path}: invalid mixture config:\n{e}") from e
+        raise PrepError(f"{path}: invalid mixture config: {validation_message(e)}") from e

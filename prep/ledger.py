@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from typing import Any, Protocol
 
-from prep.io import jsonl_line
+import orjson
 
 
 class Writer(Protocol):
@@ -25,7 +26,11 @@ class Ledger:
         self.dropped[source][reason] += 1
         if self._dropped_out is not None:
             record = {"source": source, "reason": reason, "where": where, "detail": detail, "row": row}
-            self._dropped_out.write(jsonl_line(record))
+            try:
+                line = orjson.dumps(record, default=_jsonable)
+            except orjson.JSONEncodeError as e:  # nested deeper than orjson writes: keep the record, not the row
+                line = orjson.dumps({**record, "row": None, "detail": f"{detail} (row not written: {e})"})
+            self._dropped_out.write(line + b"\n")
 
     def per_source(self) -> dict[str, dict[str, Any]]:
         out = {}
@@ -47,3 +52,12 @@ class Ledger:
             "kept": sum(self.kept.values()),
             "dropped": dict(sorted(dropped.items())),
         }
+
+
+def _jsonable(value: Any) -> Any:
+    """What a parquet row holds beyond JSON: bytes as base64, decimals and durations as text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"base64": base64.b64encode(value).decode()}
+    if type(value).__name__ in ("Decimal", "timedelta"):
+        return str(value)
+    raise TypeError

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from prep.errors import PrepError
 from prep.rows import Row
 from prep.text import response_text
 
@@ -25,7 +26,13 @@ class TokenCounter:
         if tokenizer:
             from transformers import AutoTokenizer  # heavy import, only when lengths are in tokens
 
-            self._tok = AutoTokenizer.from_pretrained(tokenizer)
+            try:
+                self._tok = AutoTokenizer.from_pretrained(tokenizer)
+            except (OSError, ValueError) as e:  # transformers' "not found / offline / not a tokenizer"
+                raise PrepError(
+                    f"curation.tokenizer {tokenizer!r}: cannot load it ({str(e).splitlines()[0][:200]}); give a local "
+                    "tokenizer directory, or remove the line to count lengths in characters"
+                ) from e
 
     @property
     def tokenizer(self) -> Any:

@@ -30,7 +30,7 @@ class SourceShare(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cap: int | None = Field(None, ge=0, description="keep at most this many rows")
-    weight: float | None = Field(None, gt=0, description="share among the weighted sources")
+    weight: float | None = Field(None, gt=0, allow_inf_nan=False, description="share among the weighted sources")
 
     @model_validator(mode="after")
     def _one(self) -> SourceShare:

@@ -19,16 +19,19 @@ from tqdm import tqdm
 from prep.adapters import ADAPTERS
 from prep.card import write_card
 from prep.config import MixtureConfig, PrepError
-from prep.io import atomic_output, write_json
+from prep.io import HashingWriter, Outputs
 from prep.ledger import Ledger
 from prep.licences import licence_report
+from prep.outputs import refuse_aliases
+from prep.paths import Hub, Local
 from prep.provenance import provenance
-from prep.readers import open_source
+from prep.readers import open_source, resolve_source
 from prep.rows import MalformedRow, Row
 from prep.screen import Screen, Screened, Screening, default_workers
 from prep.spill import Spill
 from prep.steps import Curation, curation_steps
 from prep.tokens import manifest_tokens
+from prep.workdir import WorkDir, sweep_stale
 
 BATCH = 1024  # rows per screening batch: large enough to amortize a round trip to a worker
 
@@ -59,17 +62,38 @@ def quiet_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+@contextmanager
+def write_errors_named(directory: Path) -> Iterator[None]:
+    """A failed write to the spill or an output names no file (a full disk, most often): say where."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        raise PrepError(f"{directory}: {e.strerror or e} while writing the build's files there") from e
+
+
 def manifest_path(out: Path) -> Path:
     return out.with_name(out.name + ".manifest.json")
 
 
-def read(config: MixtureConfig, ledger: Ledger, *, strict: bool, progress: bool) -> Iterator[Batch]:
-    """Stage 1: every source's records through its format's adapter, in batches of BATCH rows."""
+def read(
+    config: MixtureConfig,
+    wheres: list[Local | Hub],
+    ledger: Ledger,
+    inputs: dict[str, Any],
+    *,
+    strict: bool,
+    progress: bool,
+) -> Iterator[Batch]:
+    """Stage 1: every source's records through its format's adapter, in batches of BATCH rows; `inputs` gets
+    what each source read (its files with their hashes, or its hub id) as it goes."""
     batch = Batch()
     for source_index, source in enumerate(config.sources):
         adapter = ADAPTERS[source.format]
-        records, total = open_source(source)
-        bar = tqdm(records, total=total, desc=f"read {source.name}", unit="row", disable=not progress)
+        opened = open_source(source, wheres[source_index])
+        inputs[source.name] = opened.audit
+        bar = tqdm(opened.records, total=opened.total, desc=f"read {source.name}", unit="row", disable=not progress)
         for index, record in enumerate(bar):
             ledger.read[source.name] += 1
             where = f"{record.file} row {record.row}"
@@ -151,9 +175,10 @@ def select(curation: Curation, spill: Spill, ledger: Ledger) -> np.ndarray:
     return np.flatnonzero(alive)
 
 
-def write(out: Path, spill: Spill, kept: np.ndarray, progress: bool) -> str:
-    """Stage 4: the kept rows, in the spill's (shuffled) order, to `out` atomically; returns its sha256."""
-    with atomic_output(out) as writer, tqdm(total=len(kept), desc="write", unit="row", disable=not progress) as bar:
+def write(writer: HashingWriter, spill: Spill, kept: np.ndarray, progress: bool) -> str:
+    """Stage 4: the kept rows, in the spill's (shuffled) order, to `writer` (a temp until the commit); returns
+    their sha256."""
+    with tqdm(total=len(kept), desc="write", unit="row", disable=not progress) as bar:
         for piece, rows in spill.lines(kept):
             writer.write(piece)
             bar.update(rows)
@@ -168,33 +193,65 @@ def build(
     dropped: Path | None = None,
     progress: bool = True,
     workers: int | None = None,
+    config_path: Path | None = None,
 ) -> dict[str, Any]:
-    """Write `out` and its manifest; returns the manifest. The steps come from the config; `workers` screening
-    processes (default: one per core) do not change the output."""
+    """Write `out`, its manifest (and `dropped`) together, or change none of them; returns the manifest. The
+    steps come from the config; `workers` screening processes (default: one per core) do not change the
+    output. Where the sources are, that no output overwrites an input, and what the steps load are all
+    checked before any row is read."""
+    wheres = [resolve_source(s) for s in config.sources]
+    outputs = {"--out": out, "its manifest": manifest_path(out), **({"--dropped": dropped} if dropped else {})}
+    inputs = {
+        f"source {s.name!r}": f
+        for s, where in zip(config.sources, wheres, strict=True)
+        if isinstance(where, Local)
+        for f in where.files
+    }
+    refuse_aliases(outputs, {**inputs, **({"the config": config_path} if config_path else {})})
+    for directory in {p.parent for p in outputs.values()}:
+        sweep_stale(directory)
     curation = curation_steps(config, progress=progress)
     names = [s.name for s in config.sources]
-    out.parent.mkdir(parents=True, exist_ok=True)
+    read_inputs: dict[str, Any] = {}
     with ExitStack() as stack:
+        stack.enter_context(write_errors_named(out.parent))
         stack.enter_context(quiet_gc())
-        ledger = Ledger(names, stack.enter_context(atomic_output(dropped)) if dropped else None)
+        workdir = stack.enter_context(WorkDir(out.parent))
+        staged = stack.enter_context(Outputs(workdir))
+        ledger = Ledger(names, staged.open(dropped) if dropped else None)
         shuffle = any(step.shuffles for step in curation.corpus_steps)
-        spill = stack.enter_context(Spill(out.parent, shuffle_seed=config.seed if shuffle else None))
+        spill = stack.enter_context(Spill(workdir, shuffle_seed=config.seed if shuffle else None))
         screening = stack.enter_context(
             Screening(
                 Screen(curation.filters, curation.corpus_steps, curation.lengths),
                 default_workers() if workers is None else workers,
             )
         )
-        screen(read(config, ledger, strict=strict, progress=progress), screening, curation, ledger, spill)
+        batches = read(config, wheres, ledger, read_inputs, strict=strict, progress=progress)
+        screen(batches, screening, curation, ledger, spill)
         kept = select(curation, spill, ledger)
-        sha256 = write(out, spill, kept, progress)
+        sha256 = write(staged.open(out), spill, kept, progress)
         row_sources = np.frombuffer(spill.sources, dtype=np.uint16)
         for name, count in zip(names, np.bincount(row_sources[kept], minlength=len(names)).tolist(), strict=True):
             ledger.kept[name] += count
+        manifest = make_manifest(config, out, sha256, ledger, curation, read_inputs)
+        manifest["lengths"] = curation.lengths.report(kept, row_sources, names)
+        if config.curation.tokenizer:  # counted on the output as written, still a temp until the commit
+            manifest["tokens"] = manifest_tokens(staged.written(out), config.curation.tokenizer, progress)
+        staged.open(manifest_path(out)).write(
+            orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        )
+        staged.commit()
+    write_card(out, manifest)  # a readable digest of the manifest, written once both are in place
+    return manifest
 
+
+def make_manifest(
+    config: MixtureConfig, out: Path, sha256: str, ledger: Ledger, curation: Curation, inputs: dict[str, Any]
+) -> dict[str, Any]:
     total_kept = ledger.totals()["kept"]
     reports = {f.name: f.report() for f in curation.filters}
-    manifest = {
+    return {
         "output": out.name,
         "sha256": sha256,
         "rows": total_kept,
@@ -211,10 +268,5 @@ def build(
         },
         "mix_shares": {n: round(s / max(total_kept, 1), 4) for n, s in ledger.kept.items()},
         "licences": licence_report({s.name: s.licence for s in config.sources}, dict(ledger.kept)),
-        "lengths": curation.lengths.report(kept, row_sources, names),
+        "inputs": inputs,  # per source: the files read (path, bytes, sha256) and the ones skipped, or its hub id
     }
-    if config.curation.tokenizer:
-        manifest["tokens"] = manifest_tokens(out, config.curation.tokenizer, progress)
-    write_json(manifest_path(out), manifest)
-    write_card(out, manifest)
-    return manifest

@@ -6,17 +6,23 @@ submission order, so the output does not depend on the number of workers."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.process
 import os
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
 from prep.curation import RowFilter, Verdict
+from prep.errors import PrepError
 from prep.lengths import LengthStats
 from prep.rows import Row
+from prep.signals import worker_signals
 
 
 class Featurizer(Protocol):
@@ -59,7 +65,16 @@ def default_workers() -> int:
     return cores if cores > 1 else 0
 
 
-_screen: Screen | None = None  # the forked workers' copy
+POLL_S = 0.5  # how often a wait for a batch checks that the workers live
+GRACE_S = 3.0  # what a worker gets at close to finish the batch it holds, before it is killed
+_screen: Screen | None = None  # set once per worker by the pool's initializer
+
+
+def _init_worker(screen: Screen) -> None:
+    """Runs in each forked worker: `screen` arrives by fork (the loaded models and indexes are not pickled)."""
+    global _screen
+    worker_signals()
+    _screen = screen
 
 
 def _work(payload: bytes) -> Screened:
@@ -68,43 +83,72 @@ def _work(payload: bytes) -> Screened:
 
 
 class Screening:
-    """Screens batches in `workers` forked processes (which inherit the loaded models and indexes instead of
-    pickling them), at most two batches per worker in flight so memory stays bounded; `workers=0` screens in
-    the calling process."""
+    """Screens batches in `workers` forked processes, at most two batches per worker in flight so memory stays
+    bounded; `workers=0` screens in the calling process. A worker that dies (the OOM killer's SIGKILL) fails
+    the build at once with a PrepError, where multiprocessing.Pool would wait for its batch forever."""
 
     def __init__(self, screen: Screen, workers: int) -> None:
-        global _screen
         self.screen = screen
         self.workers = workers
-        self.pending: deque[tuple[Any, Any]] = deque()
-        self.pool = None
+        self.pending: deque[tuple[Any, Future[Screened]]] = deque()
+        self.pool: ProcessPoolExecutor | None = None
         if workers:
-            _screen = screen
-            self.pool = multiprocessing.get_context("fork").Pool(workers)
+            context = multiprocessing.get_context("fork")
+            self.pool = ProcessPoolExecutor(workers, context, initializer=_init_worker, initargs=(screen,))
 
     def submit(self, batch: Any, rows: list[Row], lines: list[bytes]) -> Iterator[tuple[Any, Screened]]:
         """Queue `batch` (whose rows are `rows`, `lines` their JSON), yielding the batches whose results are done."""
         if self.pool is None:
             yield batch, self.screen(rows)
             return
-        self.pending.append((batch, self.pool.apply_async(_work, (b"[" + b",".join(lines) + b"]",))))
+        try:
+            future = self.pool.submit(_work, b"[" + b",".join(lines) + b"]")
+        except BrokenProcessPool as e:
+            raise self._died() from e
+        self.pending.append((batch, future))
         while len(self.pending) > 2 * self.workers:
             yield self.drain_one()
 
     def drain_one(self) -> tuple[Any, Screened]:
-        batch, result = self.pending.popleft()
-        return batch, result.get()
+        batch, future = self.pending.popleft()
+        while True:
+            try:
+                return batch, future.result(timeout=POLL_S)
+            except BrokenProcessPool as e:
+                raise self._died() from e
+            except TimeoutError:
+                # the executor notices a dead worker itself, except one killed while sending its result:
+                # its manager thread then waits for the rest of the message forever, so look ourselves
+                if any(p.exitcode is not None for p in self._processes()):
+                    raise self._died() from None
+
+    def _processes(self) -> list[multiprocessing.process.BaseProcess]:
+        return list((self.pool._processes or {}).values()) if self.pool is not None else []  # no public API
+
+    def _died(self) -> PrepError:
+        return PrepError(
+            "a screening worker died (killed by a signal: out of memory?); nothing was written. "
+            "Rerun with fewer --workers, or --workers 0"
+        )
 
     def finish(self) -> Iterator[tuple[Any, Screened]]:
         while self.pending:
             yield self.drain_one()
 
     def close(self) -> None:
-        global _screen
+        """Stops the workers: queued batches are cancelled, the ones a worker holds may finish for GRACE_S (a
+        worker killed while sending its result would leave the executor's threads waiting), then it is killed."""
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-        _screen = None
+            processes = self._processes()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            deadline = time.monotonic() + GRACE_S
+            for p in processes:
+                p.join(max(0.0, deadline - time.monotonic()))
+            for p in processes:
+                if p.exitcode is None:
+                    p.kill()
+                    p.join()
+            self.pool = None
 
     def __enter__(self) -> Screening:
         return self

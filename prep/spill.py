@@ -128,11 +128,20 @@ class Spill:
             yield b"".join(parts), len(parts)
 
     def close(self) -> None:
+        """Closes every file and removes it even when closing fails (a full disk fails the close's flush),
+        then raises the first failure: a spill never stays on disk."""
+        errors: list[OSError] = []
         for f in self._files:
             if f is not None:
-                f.close()
+                try:
+                    f.close()
+                except OSError as e:
+                    errors.append(e)
+        self._files = [None] * len(self._files)
         for path in self._paths:
             path.unlink(missing_ok=True)
+        if errors:
+            raise errors[0]
 
     def __enter__(self) -> Spill:
         return self

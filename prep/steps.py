@@ -16,6 +16,7 @@ from prep.decontam.filter import Decontam
 from prep.dedup.exact import ExactDedup
 from prep.dedup.near import NearDedup
 from prep.dedup.semantic import SemanticDedup
+from prep.errors import validation_message
 from prep.filters.boilerplate import AiIdentity, Refusal
 from prep.filters.empty_turn import EmptyTurn
 from prep.filters.language import Language
@@ -82,7 +83,7 @@ def section_config(name: str, section: Any) -> BaseModel:
     try:
         return STEPS[name].Config.model_validate({} if section is None else section)
     except ValidationError as e:
-        raise ValueError(f"curation.{name}: {e}") from e
+        raise ValueError(validation_message(e, prefix=f"curation.{name}.")) from e
 
 
 @dataclass

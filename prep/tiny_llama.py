@@ -3,19 +3,41 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
 
+from prep.errors import PrepError
+from prep.io import TEMP_PREFIX, blocked_signals, dir_mode
+from prep.readers import open_binary
+
 SPECIAL = ["<unk>", "<s>", "</s>"]
 
 
 def conversation_texts(jsonl: Path) -> Iterator[str]:
-    with jsonl.open("rb") as f:
-        for line in f:
-            for turn in orjson.loads(line)["conversations"]:
-                yield turn["value"]
+    """The turns' texts of a ShareGPT JSONL; a line that is not one is a PrepError naming it."""
+    count = 0
+    with open_binary(jsonl) as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                turns = orjson.loads(line)["conversations"]
+                texts = [turn["value"] for turn in turns]
+            except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+                raise PrepError(
+                    f"{jsonl} line {n}: not a ShareGPT row ({type(e).__name__}: {e}); give a `prep build` output"
+                ) from e
+            if not all(isinstance(t, str) for t in texts):
+                raise PrepError(f"{jsonl} line {n}: a turn's `value` is not a string; give a `prep build` output")
+            count += 1
+            yield from texts
+    if not count:
+        raise PrepError(f"{jsonl}: no conversations to train the tokenizer on")
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int):
@@ -68,7 +90,18 @@ def build_tiny_llama(
         tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.{out.name}.", dir=out.parent))
+    old = tmp.with_name(tmp.name + ".old")
+    try:
+        os.chmod(tmp, dir_mode())
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        with blocked_signals():  # the old model goes only once the new one is whole
+            if out.exists():
+                out.rename(old)
+            tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return out

@@ -149,17 +149,19 @@ def test_language_keep_min_confidence_and_sample_chars(tmp_path, sources):
     assert longer["planted/mixed"] == "non_english"
 
 
-def test_language_backend_glotlid_without_its_model_fails_before_reading(tmp_path):
+def test_language_backend_glotlid_without_its_model_fails_before_reading(tmp_path, shared_data):
     missing = tmp_path / "glotlid" / "model.bin"
+    source = shared_data / "openorca/openorca_gpt4_sample.parquet"
     config = MixtureConfig.model_validate(
         {
-            "sources": [{"name": "x", "format": "openorca", "path": str(tmp_path / "no-such-source.parquet")}],
+            "sources": [{"name": "x", "format": "openorca", "path": str(source)}],
             "curation": {"steps": ["language"], "language": {"backend": "glotlid", "model": str(missing)}},
         }
     )
     with pytest.raises(PrepError) as e:
         build(config, tmp_path / "out.jsonl", progress=False, workers=0)
-    assert str(missing) in str(e.value) and "\n" not in str(e.value)  # the source (absent) was never read
+    assert str(missing) in str(e.value) and "\n" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []  # nothing read, nothing written
     with pytest.raises(ValueError, match=r"language\.model is for backend glotlid"):
         MixtureConfig.model_validate(
             {"sources": config.model_dump()["sources"], "curation": {"language": {"model": str(missing)}}}

@@ -4,17 +4,18 @@ A new benchmark is one function from a record to (question, texts) plus one line
 from __future__ import annotations
 
 import csv
-import glob
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from prep import readers
 from prep.config import PrepError, registered
+from prep.paths import Local, file_kind, hub_offline, resolve_path
+from prep.readers import open_binary
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class BenchmarkConfig(BaseModel):
 
 def read_hellaswag_txt(path: Path) -> Iterator[dict[str, Any]]:
     """The 6-lines-per-item text form: `<activity_label>: <ctx>`, gold label, 4 endings."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    with open_binary(path) as f:
+        lines = io.TextIOWrapper(f, encoding="utf-8").read().splitlines()
     if len(lines) % 6:
         raise PrepError(f"{path}: {len(lines)} lines, not a multiple of 6 (label: ctx, gold, 4 endings)")
     for i in range(0, len(lines), 6):
@@ -75,46 +77,61 @@ def read_hellaswag_txt(path: Path) -> Iterator[dict[str, Any]]:
         yield {"activity_label": label, "ctx": ctx, "endings": lines[i + 2 : i + 6]}
 
 
+def read_csv(path: Path) -> Iterator[dict[str, Any]]:
+    with open_binary(path) as f:
+        yield from csv.DictReader(io.TextIOWrapper(f, encoding="utf-8", newline=""))
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Unlike a source's rows, a broken benchmark line is an error: a skipped item would go unchecked."""
+    for record in readers.read_jsonl(path):
+        if record.data is None:
+            raise PrepError(f"{path} line {record.row}: {record.error}; fix the benchmark file")
+        yield record.data
+
+
+def read_parquet(path: Path) -> Iterator[dict[str, Any]]:
+    for record in readers.read_parquet(path):
+        yield record.data or {}
+
+
+FORMATS = {".csv": read_csv, ".jsonl": read_jsonl, ".parquet": read_parquet, ".txt": read_hellaswag_txt}
+
+
 def read_file(path: Path) -> Iterator[dict[str, Any]]:
-    if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            yield from csv.DictReader(f)
-    elif path.suffix == ".jsonl":
-        with path.open("rb") as f:
-            yield from (orjson.loads(line) for line in f if line.strip())
-    elif path.suffix == ".parquet":
-        yield from pq.read_table(path).to_pylist()
-    elif path.suffix == ".txt":
-        yield from read_hellaswag_txt(path)
-    else:
-        raise PrepError(f"{path}: benchmark files are .csv, .jsonl, .parquet or HellaSwag .txt")
+    row = 0
+    try:
+        for record in FORMATS[file_kind(path)[0]](path):
+            row += 1
+            yield record
+    except UnicodeDecodeError as e:
+        raise PrepError(f"{path}: not UTF-8 after item {row} ({e.reason}); save it as UTF-8") from e
+    except csv.Error as e:
+        raise PrepError(f"{path}: not a CSV file after item {row} ({e})") from e
+    except readers.FILE_ERRORS as e:
+        raise PrepError(f"{path}: cannot read after item {row} ({' '.join(str(e).split())}); re-download it") from e
 
 
 def records(bench: BenchmarkConfig) -> Iterator[tuple[str, dict[str, Any]]]:
-    path = Path(bench.path)
-    if path.exists() or glob.has_magic(bench.path):
-        files = sorted(
-            p
-            for p in (
-                path.rglob("*")
-                if path.is_dir()
-                else map(Path, glob.glob(bench.path))
-                if glob.has_magic(bench.path)
-                else [path]
-            )
-            if p.is_file() and p.suffix != ".md"
-        )
-        if not files:
-            raise PrepError(f"benchmark {bench.name}: no files at {bench.path}")
-        for f in files:
+    where = resolve_path(bench.path, tuple(FORMATS), recursive=True, compressed=(".csv", ".jsonl", ".txt"))
+    if isinstance(where, Local):
+        # a benchmark directory is read whole: files it holds beside the items (a README) must be named
+        if unread := [f"{p} ({reason})" for p, reason in where.skipped if not p.name.lower().endswith(".md")]:
+            raise PrepError(f"benchmark {bench.name}: cannot read {unread[0]}; give a path to the item files")
+        for f in where.files:
             for n, r in enumerate(read_file(f), start=1):
                 yield f"{f.name}:{n}", r
         return
-    if bench.path.count("/") != 1:
-        raise PrepError(f"benchmark {bench.name}: {bench.path!r} is neither a local path nor a hub id")
     import datasets  # heavy import, only for hub benchmarks
 
-    ds = datasets.load_dataset(bench.path, name=bench.subset, split=bench.split, revision=bench.revision)
+    try:
+        ds = datasets.load_dataset(bench.path, name=bench.subset, split=bench.split, revision=bench.revision)
+    except Exception as e:  # datasets raises a dozen types for "not there" (offline, gated, no such config)
+        offline = " (the hub is offline: HF_HUB_OFFLINE=1, and it is not in the cache)" if hub_offline() else ""
+        raise PrepError(
+            f"benchmark {bench.name}: cannot load hub dataset {bench.path!r}{offline}: "
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; point `path` at a local copy"
+        ) from e
     for n, r in enumerate(ds, start=1):
         yield f"{bench.split}:{n}", dict(r)
 

@@ -8,7 +8,13 @@ row (precision 1 against brute force; recall is LSH's)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
+
+# The build's parallelism is its worker processes, forked from the main process. rensa computes digests on a
+# rayon thread pool; once that pool has started in a process, a child forked from it waits forever on its
+# first digest (the pool's threads are not forked). One rayon thread makes rensa compute inline: no pool.
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
 import numpy as np
 import rensa

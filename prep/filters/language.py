@@ -83,6 +83,12 @@ class Language(RowFilter):
         except ValueError as e:
             raise PrepError(f"language: {path} is not a fastText model: {e}") from e
         self._predict = model.f.predict  # the binding itself: the wrapper only adds checks done here
+        labels = {label for _, label in self._predict("\n", -1, -1.0, "replace")}  # k=-1: every label
+        if unknown := sorted(k.removeprefix("__label__") for k in self.keep - labels):
+            raise PrepError(
+                f"curation.language.keep: {unknown} are not labels of the {config.backend} model; it knows "
+                f"{len(labels)}, e.g. {', '.join(sorted(x.removeprefix('__label__') for x in labels)[:8])}"
+            )
 
     def check(self, row: Row) -> Verdict | None:
         # the identifier reads one line; prompt and response both count
