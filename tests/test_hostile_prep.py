@@ -306,9 +306,10 @@ def test_modes_follow_the_umask_and_stale_debris_is_swept(tmp_path, orca):
             env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert res.returncode == 0, res.stderr
-        for name in ("out.jsonl", "out.jsonl.manifest.json", "dropped.jsonl"):
+        for name in ("out.jsonl", "out.jsonl.manifest.json", "out.jsonl.card.md", "dropped.jsonl"):
             assert (tmp_path / name).stat().st_mode & 0o777 == mode, (name, umask)
-    assert listing(tmp_path) == {"a.jsonl", "mix.yml", "out.jsonl", "out.jsonl.manifest.json", "dropped.jsonl"}
+    outputs = {"out.jsonl", "out.jsonl.manifest.json", "out.jsonl.card.md", "dropped.jsonl"}
+    assert listing(tmp_path) == {"a.jsonl", "mix.yml"} | outputs
 
 
 # ---- the other commands ----
