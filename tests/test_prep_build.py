@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -343,3 +345,38 @@ def test_worker_processes_do_not_change_the_output(tmp_path, shared_data, monkey
     manifest = orjson.loads(files[0][2])
     assert manifest["sources"]["orca_bad"]["dropped"]["missing_field"] == 1
     assert manifest["rows"] == config["curation"]["select"]["budget"]["rows"]  # the demo's select budget, filled
+
+
+def test_a_forked_build_after_an_in_process_build_does_not_hang(tmp_path, shared_data):
+    """Near dedup in this process (workers=0), then screening workers forked from it: rensa's thread pool must
+    not be inherited half-alive (it was: the second build waited forever)."""
+    import multiprocessing
+
+    config = MixtureConfig.model_validate(
+        {
+            "sources": [
+                {
+                    "name": "orca",
+                    "format": "openorca",
+                    "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet"),
+                }
+            ],
+            "curation": {"steps": ["near_dedup"]},
+        }
+    )
+
+    def both() -> None:
+        os.setpgrp()  # its screening workers join its group, so a hang is killed whole
+        build(config, tmp_path / "a.jsonl", progress=False, workers=0)
+        build(config, tmp_path / "b.jsonl", progress=False, workers=2)
+
+    child = multiprocessing.get_context("fork").Process(target=both)  # a fresh process: this one may have used rensa
+    child.start()
+    child.join(90)
+    hung = child.is_alive()
+    if hung:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.join()
+    assert not hung, "the forked build hung"
+    assert child.exitcode == 0
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()

@@ -14,7 +14,8 @@ from typing import Any, Literal
 # The build's parallelism is its worker processes, forked from the main process. rensa computes digests on a
 # rayon thread pool; once that pool has started in a process, a child forked from it waits forever on its
 # first digest (the pool's threads are not forked). One rayon thread makes rensa compute inline: no pool.
-os.environ.setdefault("RAYON_NUM_THREADS", "1")
+# Set, not defaulted: any other value brings the hang back.
+os.environ["RAYON_NUM_THREADS"] = "1"
 
 import numpy as np
 import rensa
