@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import REPO
 
 from prep.sizing.config import PreflightConfig
 from prep.sizing.estimate import DEEPSPEED_MIXED, ZERO_PAPER, GiB, estimate, model_states
@@ -168,3 +170,26 @@ def test_qlora_70b_recipe_fits_one_80gb_gpu(tmp_path, llama70b):
     assert est.gpu_total < 80 * GiB * (1 - PreflightConfig().gpu_headroom)
     # NF4 + double quantization, 4.127 bits per quantized weight (QLoRA sec. 3): ~35 GB of 4-bit base
     assert 35e9 < est.gpu["weights"] - est.trainable * 4 < 37e9
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "recipes").glob("*.yml")), ids=lambda p: p.name)
+def test_disk_counts_the_checkpoints_epoch_eval_holds_unscored(tmp_path, llama70b, recipe):
+    """prep reads the recipe's epoch_eval block itself (it cannot import plugins): it must agree with the
+    plugin on how many checkpoints are held, and the run's peak grows by that many saves."""
+    from plugins.epoch_eval.args import EpochEvalConfig
+    from prep.sizing.plan import held_checkpoints
+
+    cfg = yaml.safe_load(recipe.read_text())
+    block = cfg.get("epoch_eval")
+    expected = EpochEvalConfig.model_validate(block).held_checkpoints() if block else 0
+    assert held_checkpoints(cfg) == expected
+    for mode, held in (("queue", 2), ("slurm", 2), ("subprocess", 0), ("inline", 0)):
+        assert held_checkpoints({"epoch_eval": {"mode": mode}}) == held
+        assert EpochEvalConfig.model_validate({"mode": mode}).held_checkpoints() == held
+
+    base = full_ft(zero3_json(tmp_path, offload=True))
+    plain = estimate(plan_from_config(base, tmp_path), llama70b, PreflightConfig(), dp=8, gpus_per_node=8)
+    queued = {**base, "epoch_eval": {"mode": "queue", "max_pending_checkpoints": 1}}
+    held = estimate(plan_from_config(queued, tmp_path), llama70b, PreflightConfig(), dp=8, gpus_per_node=8)
+    assert held.held_checkpoints == 1
+    assert held.disk_run() == plain.disk_run() + plain.disk_per_save == 4 * plain.disk_per_save

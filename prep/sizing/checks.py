@@ -210,7 +210,9 @@ def fit_findings(
     run = est.disk_run()
     ok = run <= have
     note = (
-        f"{saves}, save_total_limit {est.save_total_limit} (+1 while rotating), final model "
+        f"{saves}, save_total_limit {est.save_total_limit} (+1 while rotating"
+        + (f", +{est.held_checkpoints} awaiting their eval" if est.held_checkpoints else "")
+        + "), final model "
         f"{fmt(est.disk_final)}; at {plan.output_dir}"
     )
     rows.append(

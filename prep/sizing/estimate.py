@@ -93,6 +93,7 @@ class Estimate:
     disk_final: float  # the model written at output_dir when training ends
     saves: int | None
     save_total_limit: int
+    held_checkpoints: int = 0  # unscored checkpoints the eval plugin keeps out of the rotation
 
     @property
     def gpu_total(self) -> float:
@@ -100,9 +101,10 @@ class Estimate:
 
     def disk_run(self, per_save: float | None = None, limit: int | None = None) -> float:
         """Peak disk of the run: the Trainer writes a checkpoint before rotating out the oldest (limit+1 at once),
-        and the final model lands beside the kept checkpoints. An unknown save count is bounded by the limit."""
+        and the final model lands beside the kept checkpoints. An unknown save count is bounded by the limit.
+        Checkpoints the eval plugin holds unscored count on top of the limit."""
         per_save = self.disk_per_save if per_save is None else per_save
-        limit = self.save_total_limit if limit is None else limit
+        limit = (self.save_total_limit if limit is None else limit) + self.held_checkpoints
         saves = limit + 1 if self.saves is None else self.saves
         return max(min(saves, limit + 1) * per_save, min(saves, limit) * per_save + self.disk_final)
 
@@ -180,4 +182,5 @@ def estimate(plan: Plan, shape: ModelShape, cfg: PreflightConfig, dp: int, gpus_
         disk_final=final,
         saves=plan.saves,
         save_total_limit=plan.save_total_limit,
+        held_checkpoints=plan.held_checkpoints,
     )

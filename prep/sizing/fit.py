@@ -123,7 +123,12 @@ def report_json(report: Report, machine: Machine, price: float | None) -> dict[s
             "gpu_total_bytes": est.gpu_total,
             "host_per_node_bytes": est.host_per_node,
         }
-        out["disk"] = {"per_save_bytes": est.disk_per_save, "run_peak_bytes": est.disk_run(), "saves": est.saves}
+        out["disk"] = {
+            "per_save_bytes": est.disk_per_save,
+            "run_peak_bytes": est.disk_run(),
+            "saves": est.saves,
+            "held_checkpoints": est.held_checkpoints,
+        }
     if report.time is not None:
         out["time"] = report.time.to_json(price)
         out["time"]["mfu"] = report.time.mfu

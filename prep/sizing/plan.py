@@ -14,6 +14,11 @@ from prep.sizing.recipe import check_values
 
 EIGHT_BIT_OPTIMIZERS = ("8bit",)  # adamw_bnb_8bit, paged_adamw_8bit, ...: one byte per Adam moment
 AXOLOTL_SAVE_TOTAL_LIMIT = 4  # what Axolotl's trainer builder passes when save_total_limit is unset
+# plugins/epoch_eval keeps a checkpoint whose eval runs elsewhere (these modes) out of the rotation until it is
+# scored, at most `max_pending_checkpoints` (default 2) of them; tests/test_preflight_estimate.py checks these
+# against the plugin's own EpochEvalConfig.held_checkpoints(), since prep cannot import plugins
+EVAL_HOLDING_MODES = ("queue", "slurm")
+EVAL_MAX_PENDING = 2
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Plan:
     sharding: Sharding
     saves: int | None  # checkpoints the run writes; None when it depends on the dataset size
     save_total_limit: int
+    held_checkpoints: int  # unscored checkpoints epoch_eval keeps beyond save_total_limit
     save_only_model: bool
     output_dir: Path
     datasets: list[Mapping[str, Any]]
@@ -123,6 +129,14 @@ def _fsdp(cfg: Mapping[str, Any]) -> Sharding | None:
     )
 
 
+def held_checkpoints(cfg: Mapping[str, Any]) -> int:
+    """Checkpoints the per-epoch eval plugin keeps beyond `save_total_limit` while their evals wait."""
+    block = cfg.get("epoch_eval")
+    if not isinstance(block, Mapping) or block.get("mode") not in EVAL_HOLDING_MODES:
+        return 0
+    return int(block.get("max_pending_checkpoints") or EVAL_MAX_PENDING)
+
+
 def count_saves(cfg: Mapping[str, Any]) -> int | None:
     """Checkpoints the Trainer writes, as Axolotl's builder sets them up (save_steps wins, default: every epoch).
 
@@ -176,6 +190,7 @@ def plan_from_config(cfg: Mapping[str, Any], run_dir: Path, where: str = "the re
         sharding=sharding,
         saves=count_saves(cfg),
         save_total_limit=int(cfg.get("save_total_limit") or AXOLOTL_SAVE_TOTAL_LIMIT),
+        held_checkpoints=held_checkpoints(cfg),
         save_only_model=bool(cfg.get("save_only_model")),
         output_dir=run_dir / str(_get(cfg, "output_dir", "./model-out")),
         datasets=list(cfg.get("datasets") or []),
