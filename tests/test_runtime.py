@@ -191,9 +191,9 @@ def test_values_that_cannot_run_are_refused_naming_key_and_file(tmp_path, key, v
 @pytest.mark.parametrize(
     "content, says",
     [
-        (b"base_model: x\nnum_epochs: 1\nnum_epochs: 5\n", "line 3: invalid YAML: duplicate key 'num_epochs'"),
+        (b"base_model: x\nnum_epochs: 1\nnum_epochs: 5\n", ":3:1: invalid YAML: duplicate key 'num_epochs'"),
         (b"base_model: [x\n", "invalid YAML"),
-        (b"base_model: \xff\xfe x\n", "not UTF-8 (byte 12)"),
+        (b"base_model: \xff\xfe x\n", "not UTF-8 (byte 0xff)"),
         (b"- a\n- b\n", "a recipe is a YAML mapping"),
     ],
 )

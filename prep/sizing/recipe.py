@@ -7,45 +7,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from prep.errors import PrepError
 from prep.sizing.errors import PreflightError
-
-MAX_RECIPE_BYTES = 1 << 20  # a recipe is a page of YAML; anything bigger is not one (and bounds alias bombs)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.safe_load that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+from prep.yamlio import load_yaml
 
 
 def read_recipe(path: Path) -> dict[str, Any]:
-    """The recipe's mapping, or a one-line PreflightError naming the file and what is wrong."""
+    """The recipe's mapping, or a one-line PreflightError naming the file and what is wrong (prep's bounded YAML
+    reader: duplicate keys, non-UTF-8 bytes, alias bombs and oversized files are refused)."""
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise PreflightError(f"{path}: cannot read ({e.strerror})") from e
-    if len(raw) > MAX_RECIPE_BYTES:
-        raise PreflightError(f"{path}: {len(raw):,} bytes is not a recipe (at most {MAX_RECIPE_BYTES:,})")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise PreflightError(f"{path}: not UTF-8 (byte {e.start}); save the recipe as UTF-8") from e
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise PreflightError(f"{path}{where}: invalid YAML: {problem}") from e
+        data = load_yaml(path)
+    except PrepError as e:
+        raise PreflightError(str(e)) from e
     if data is None:
         return {}
     if not isinstance(data, dict):
