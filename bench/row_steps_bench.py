@@ -29,7 +29,7 @@ from conftest import with_shared_paths  # noqa: E402
 from prep.adapters import ADAPTERS  # noqa: E402
 from prep.config import MixtureConfig  # noqa: E402
 from prep.filters.language import Language, LanguageConfig  # noqa: E402
-from prep.readers import open_source  # noqa: E402
+from prep.readers import open_source, resolve_source  # noqa: E402
 from prep.rows import Row  # noqa: E402
 from prep.steps import curation_steps  # noqa: E402
 from prep.text import prompt_text, response_text  # noqa: E402
@@ -50,7 +50,7 @@ def demo_rows(shared: Path = SHARED) -> list[Row]:
 def sample_rows(config: MixtureConfig) -> list[Row]:
     rows = []
     for source in config.sources:
-        records, _ = open_source(source)
+        records = open_source(source, resolve_source(source)).records
         rows += [ADAPTERS[source.format](r, source, i) for i, r in enumerate(records) if r.data is not None]
     return rows
 
