@@ -136,10 +136,14 @@ class Screening:
             yield self.drain_one()
 
     def close(self) -> None:
-        """Stops the workers: queued batches are cancelled, the ones a worker holds may finish for GRACE_S (a
-        worker killed while sending its result would leave the executor's threads waiting), then it is killed."""
+        """Stops the workers: queued batches are cancelled, the ones a worker holds may finish for GRACE_S, then
+        it is killed. A worker killed while sending its result leaves the executor's manager thread reading the
+        rest of that message forever, and the interpreter joins that thread at exit: once every worker is gone,
+        closing our end of the results pipe ends the read (EOF), so a library caller exits too."""
         if self.pool is not None:
             processes = self._processes()
+            internals: Any = self.pool  # no public API for its manager thread and results pipe
+            manager, results = internals._executor_manager_thread, internals._result_queue
             self.pool.shutdown(wait=False, cancel_futures=True)
             deadline = time.monotonic() + GRACE_S
             for p in processes:
@@ -148,6 +152,11 @@ class Screening:
                 if p.exitcode is None:
                     p.kill()
                     p.join()
+            if manager is not None:
+                manager.join(POLL_S)
+                if manager.is_alive():
+                    results._writer.close()
+                    manager.join(GRACE_S)
             self.pool = None
 
     def __enter__(self) -> Screening:

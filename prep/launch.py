@@ -1,0 +1,35 @@
+"""The console scripts' first code. Loading the libraries takes seconds (pyarrow, numba, transformers), and
+Ctrl-C or SIGTERM in that time would print Python's KeyboardInterrupt traceback: here it ends with one line
+and the shell's 130 or 143, as it does once a command runs (the commands' own handling then takes over)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+
+def _leave(signum: int, frame: FrameType | None) -> None:
+    what = "Interrupted" if signum == signal.SIGINT else "Terminated"
+    os.write(2, f"{what} while starting: nothing was done.\n".encode())
+    os._exit(128 + signum)
+
+
+@contextmanager
+def quiet_start() -> Iterator[None]:
+    """While the command's modules load: a signal ends the process with one line."""
+    old = {s: signal.signal(s, _leave) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def main() -> None:
+    """`prep`."""
+    with quiet_start():
+        from prep.cli import main as cli
+    cli()
