@@ -47,7 +47,7 @@ def user_errors(debug: bool) -> Iterator[None]:
 
 def leave(code: int, message: str) -> NoReturn:
     """Exit now that every `with` block has cleaned up, skipping the interpreter's joins of library threads:
-    the process pool's threads can wait forever on a worker killed mid-message, and would hold the exit."""
+    after a failure, nothing a library thread still holds is worth waiting for."""
     click.echo(message, err=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -125,8 +125,9 @@ def print_summary(manifest: dict) -> None:
     table.add_row("total", str(t["read"]), str(t["kept"]), str(sum(t["dropped"].values())), "")
     console.print(table)
     for name, audit in manifest["inputs"].items():
+        who = f"source {name!r}" if name in manifest["sources"] else name
         for skipped in audit.get("skipped", []):
-            console.print(f"source {name!r}: skipped {skipped['path']}: {skipped['reason']}")
+            console.print(f"{who}: skipped {skipped['path']}: {skipped['reason']}")
 
 
 @main.command("decontam-report")

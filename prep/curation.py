@@ -47,10 +47,8 @@ class Context:
 CONTEXT = Context()  # for a step built on its own (tests, benches)
 
 
-class RowFilter:
-    """A check on one row. `check` may run in a worker process, so it keeps no state; `book` runs in the main
-    process, in input order, for every row this filter dropped: where a filter counts what its manifest
-    section (`report`) shows."""
+class Step:
+    """What every step has: its name, its config model, the libraries behind its results, the files it read."""
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]] = NoConfig
@@ -58,6 +56,18 @@ class RowFilter:
 
     def __init__(self, config: Any = None, context: Context = CONTEXT) -> None:
         self.config = config
+
+    def inputs(self) -> dict[str, dict[str, Any]]:
+        """What the step read besides the sources (benchmark files, a model file), keyed by its config key and
+        shaped as the manifest's `inputs` entries: `{"files": [{path, bytes, sha256}], ...}`. No build may
+        write over them, and the manifest lists them so a build can be audited."""
+        return {}
+
+
+class RowFilter(Step):
+    """A check on one row. `check` may run in a worker process, so it keeps no state; `book` runs in the main
+    process, in input order, for every row this filter dropped: where a filter counts what its manifest
+    section (`report`) shows."""
 
     def check(self, row: Row) -> Verdict | None:
         raise NotImplementedError
@@ -70,18 +80,12 @@ class RowFilter:
         return None
 
 
-class CorpusStep:
+class CorpusStep(Step):
     """A step that needs the whole corpus: `featurize` does the per-row work on a batch of surviving rows (in
     a worker), `observe` keeps the small result per spilled row (main process), `select` then names the spilled
     rows to drop with their reasons; `report` is its manifest section under `steps`."""
 
-    name: ClassVar[str]
-    Config: ClassVar[type[BaseModel]] = NoConfig
-    libraries: ClassVar[tuple[str, ...]] = ()  # distributions whose versions change what it drops (manifest)
     shuffles = False  # whether the output is to be written in the seed's shuffled order
-
-    def __init__(self, config: Any = None, context: Context = CONTEXT) -> None:
-        self.config = config
 
     def featurize(self, rows: list[Row]) -> Any:
         return None

@@ -1,5 +1,5 @@
 """Refuse a build whose outputs would overwrite one of its inputs or each other: `--dropped` equal to `--out`
-lost every kept row, and `--out` naming a source or the config overwrote it."""
+lost every kept row, and `--out` naming a source, a benchmark file or the config overwrote it."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def refuse_aliases(outputs: dict[str, Path], inputs: dict[str, Path]) -> None:
-    """`outputs` and `inputs` map a role (`--out`, `source 'orca'`) to a path; raises PrepError for the first
-    output that is an input or another output."""
+def refuse_aliases(outputs: dict[str, Path], inputs: list[tuple[str, Path]]) -> None:
+    """`outputs` maps a role (`--out`) to a path, `inputs` pairs a role (`source 'orca'`) with each file it
+    reads; raises PrepError for the first output that is an input or another output."""
     outs = list(outputs.items())
     for i, (role, path) in enumerate(outs):
         if path.is_dir():
@@ -28,6 +28,6 @@ def refuse_aliases(outputs: dict[str, Path], inputs: dict[str, Path]) -> None:
         for other_role, other in outs[:i]:
             if _same(path, other):
                 raise PrepError(f"{role} {path} is also {other_role}: give each output its own file")
-        for in_role, source in inputs.items():
+        for in_role, source in inputs:
             if _same(path, source):
                 raise PrepError(f"{role} {path} is {in_role}, an input: writing it would destroy it; pick another path")

@@ -1,8 +1,10 @@
 """One rule for "is this a local path or a hub id?", shared by sources, benchmark references and preflight's
 dataset check, and one answer to "which files does it name?" that reports every file it will not read.
 
-The rule: a path that exists, or a glob, is local; a spec shaped like `owner/name` (one slash, no file
-suffix, not starting with `.`, `/` or `~`) is a hub id; anything else is a local path that is missing."""
+The rule: a path that exists, or a glob, is local; a spec shaped like `owner/name` (one slash, not ending in
+a file type's suffix, starting with a letter or digit) is a hub id; anything else is a local path that is
+missing. Hub names may hold dots (`teknium/OpenHermes-2.5`, `mistralai/Mistral-7B-v0.1`): only a suffix that
+is a file type (`data/merged.jsonl`) makes it a path."""
 
 from __future__ import annotations
 
@@ -16,6 +18,11 @@ from prep.errors import PrepError
 
 COMPRESSIONS = (".gz", ".zst", ".bz2", ".xz")  # what `datasets` also decompresses by extension
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+FILE_TYPES = {  # suffixes that make an `owner/name`-shaped spec a file path, not a hub id
+    *(".parquet", ".jsonl", ".json", ".csv", ".tsv", ".txt", ".arrow", ".md", ".yml", ".yaml", ".zip", ".tar"),
+    *(".bin", ".ftz", ".safetensors", ".pt", ".gguf"),
+    *COMPRESSIONS,
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,11 @@ def file_kind(path: Path) -> tuple[str, str]:
     name = path.name.lower()
     compression = next((c for c in COMPRESSIONS if name.endswith(c)), "")
     return Path(name.removesuffix(compression)).suffix, compression
+
+
+def is_hub_id(spec: str) -> bool:
+    """Whether `spec`, when nothing local has its name, is a hub repo id."""
+    return bool(HUB_ID.match(spec)) and Path(spec).suffix.lower() not in FILE_TYPES
 
 
 def hub_offline() -> bool:
@@ -66,7 +78,7 @@ def resolve_path(
         candidates = {Path(f) for n in names for f in glob.glob(str(path / n), recursive=recursive)}
     elif glob.has_magic(spec):
         candidates = {Path(f) for f in glob.glob(str(path), recursive=True)}
-    elif HUB_ID.match(spec) and not Path(spec).suffix and not spec.startswith((".", "/", "~")):
+    elif is_hub_id(spec):
         return Hub(spec)
     else:
         raise PrepError(

@@ -200,17 +200,22 @@ def build(
     output. Where the sources are, that no output overwrites an input, and what the steps load are all
     checked before any row is read."""
     wheres = [resolve_source(s) for s in config.sources]
+    curation = curation_steps(config, progress=progress)
+    step_inputs = {key: audit for step in curation.all() for key, audit in step.inputs().items()}
     outputs = {"--out": out, "its manifest": manifest_path(out), **({"--dropped": dropped} if dropped else {})}
-    inputs = {
-        f"source {s.name!r}": f
-        for s, where in zip(config.sources, wheres, strict=True)
-        if isinstance(where, Local)
-        for f in where.files
-    }
-    refuse_aliases(outputs, {**inputs, **({"the config": config_path} if config_path else {})})
+    inputs = [
+        *(
+            (f"source {s.name!r}", f)
+            for s, where in zip(config.sources, wheres, strict=True)
+            if isinstance(where, Local)
+            for f in where.files
+        ),
+        *((f"{key}'s file", Path(f["path"])) for key, audit in step_inputs.items() for f in audit.get("files", [])),
+        *([("the config", config_path)] if config_path else []),
+    ]
+    refuse_aliases(outputs, inputs)
     for directory in {p.parent for p in outputs.values()}:
         sweep_stale(directory)
-    curation = curation_steps(config, progress=progress)
     names = [s.name for s in config.sources]
     read_inputs: dict[str, Any] = {}
     with ExitStack() as stack:
@@ -234,7 +239,7 @@ def build(
         row_sources = np.frombuffer(spill.sources, dtype=np.uint16)
         for name, count in zip(names, np.bincount(row_sources[kept], minlength=len(names)).tolist(), strict=True):
             ledger.kept[name] += count
-        manifest = make_manifest(config, out, sha256, ledger, curation, read_inputs)
+        manifest = make_manifest(config, out, sha256, ledger, curation, {**read_inputs, **step_inputs})
         manifest["lengths"] = curation.lengths.report(kept, row_sources, names)
         if config.curation.tokenizer:  # counted on the output as written, still a temp until the commit
             manifest["tokens"] = manifest_tokens(staged.written(out), config.curation.tokenizer, progress)
@@ -268,5 +273,7 @@ def make_manifest(
         },
         "mix_shares": {n: round(s / max(total_kept, 1), 4) for n, s in ledger.kept.items()},
         "licences": licence_report({s.name: s.licence for s in config.sources}, dict(ledger.kept)),
-        "inputs": inputs,  # per source: the files read (path, bytes, sha256) and the ones skipped, or its hub id
+        # per source, then per step that read files (decontam's benchmarks): the files read (path, bytes,
+        # sha256) and the ones skipped, or the hub id
+        "inputs": inputs,
     }

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from prep.curation import Context, CorpusStep, RowFilter
+from prep.curation import Context, CorpusStep, RowFilter, Step
 from prep.decontam.filter import Decontam
 from prep.dedup.exact import ExactDedup
 from prep.dedup.near import NearDedup
@@ -49,7 +49,7 @@ ALIASES = {"quality": ["empty_turn", "refusal", "ai_identity", "truncated", "len
 LAST = "mixture"  # samples what the other steps left, so nothing may run after it
 DEDUPS = ("exact_dedup", "near_dedup", "semantic_dedup")  # before select, which fills a budget from their rows
 
-STEPS: dict[str, type[RowFilter] | type[CorpusStep]] = {**ROW_FILTERS, **CORPUS_STEPS}
+STEPS: dict[str, type[Step]] = {**ROW_FILTERS, **CORPUS_STEPS}
 
 
 def check_steps(steps: list[str]) -> list[str]:
@@ -92,7 +92,7 @@ class Curation:
     filters: list[RowFilter] = field(default_factory=list)
     corpus_steps: list[CorpusStep] = field(default_factory=list)
 
-    def all(self) -> list[RowFilter | CorpusStep]:
+    def all(self) -> list[Step]:
         return [*self.filters, *self.corpus_steps]
 
 

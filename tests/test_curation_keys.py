@@ -6,6 +6,7 @@ test_semantic_dedup.py.)"""
 from __future__ import annotations
 
 import csv
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from test_curation import run
 
 from prep.config import MixtureConfig, PrepError
+from prep.filters.language import LID176, Language, LanguageConfig
 from prep.pipeline import build
 from prep.text import words
 
@@ -162,6 +164,15 @@ def test_language_backend_glotlid_without_its_model_fails_before_reading(tmp_pat
         build(config, tmp_path / "out.jsonl", progress=False, workers=0)
     assert str(missing) in str(e.value) and "\n" not in str(e.value)
     assert list(tmp_path.iterdir()) == []  # nothing read, nothing written
+    # a local file or directory is found by prep.paths' rule (here lid.176 under GlotLID's file name: it loads,
+    # and its labels are not GlotLID's); the default is the hub's cis-lmu/glotlid, offline in tests
+    (tmp_path / "glotlid").mkdir()
+    shutil.copy(LID176, tmp_path / "glotlid" / "model.bin")
+    for model in (str(missing), str(tmp_path / "glotlid"), None):
+        glotlid = {"backend": "glotlid", **({"model": model} if model else {})}
+        with pytest.raises(PrepError) as e:
+            Language(LanguageConfig.model_validate(glotlid))
+        assert ("are not labels of the glotlid model" if model else "'cis-lmu/glotlid'") in str(e.value)
     with pytest.raises(ValueError, match=r"language\.model is for backend glotlid"):
         MixtureConfig.model_validate(
             {"sources": config.model_dump()["sources"], "curation": {"language": {"model": str(missing)}}}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -149,6 +150,8 @@ def test_offline_hub_ids_and_mistyped_paths(tmp_path, orca):
     cfg["curation"] = {"steps": ["quality"], "tokenizer": "nobody/no-tokenizer"}
     tokenizer.write_text(yaml.safe_dump(cfg))
     refused(build(tmp_path, tokenizer), "curation.tokenizer", "nobody/no-tokenizer")
+    dotted = config_file(tmp_path, [{"name": "h", "format": "sharegpt", "path": "teknium/OpenHermes-2.5"}])
+    refused(build(tmp_path, dotted), "'h'", "teknium/OpenHermes-2.5", "offline")  # a hub id, dot and all
     assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".prep-*"))
 
 
@@ -292,6 +295,47 @@ def test_outputs_that_alias_an_input_or_each_other_are_refused(tmp_path, orca):
     assert {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
+def test_outputs_that_alias_any_file_of_a_directory_or_a_benchmark_are_refused(tmp_path, shared_data, orca):
+    """Every file a directory source or a benchmark reads is an input: each is refused as an output, and the
+    manifest lists the benchmark files with their hashes beside the sources'."""
+    (tmp_path / "orca").mkdir()
+    (tmp_path / "orca/a.jsonl").write_bytes(jsonl(orca[:100]))
+    (tmp_path / "orca/b.jsonl").write_bytes(jsonl(orca[100:]))
+    (tmp_path / "mmlu").mkdir()
+    for name in ("abstract_algebra_test.csv", "anatomy_test.csv"):
+        (tmp_path / "mmlu" / name).write_bytes((shared_data / "mmlu/test" / name).read_bytes())
+    (tmp_path / "mmlu/README.md").write_text("two MMLU subjects\n")
+    hellaswag = tmp_path / "hellaswag.txt"
+    hellaswag.write_bytes((shared_data / "hellaswag/hellaswag_val_full.txt").read_bytes())
+    benchmarks = [{"name": "mmlu", "path": "mmlu"}, {"name": "hellaswag", "path": "hellaswag.txt"}]
+    config = tmp_path / "mix.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "sources": [{"name": "o", "format": "openorca", "path": "orca"}],
+                "curation": {"steps": ["decontam"], "decontam": {"benchmarks": benchmarks}},
+            }
+        )
+    )
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    refused(build(tmp_path, config, out="orca/a.jsonl"), "--out", "source 'o'")
+    refused(build(tmp_path, config, out="orca/b.jsonl"), "--out", "source 'o'")
+    refused(build(tmp_path, config, out="mmlu/anatomy_test.csv"), "--out", "decontam.benchmarks[0] (mmlu)")
+    refused(build(tmp_path, config, "--dropped", hellaswag), "--dropped", "decontam.benchmarks[1] (hellaswag)")
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    res = build(tmp_path, config)
+    assert res.returncode == 0, res.stderr
+    assert "decontam.benchmarks[0] (mmlu): skipped" in res.stderr and "README.md" in res.stderr
+    inputs = balanced(tmp_path / "out.jsonl.manifest.json")["inputs"]
+    assert set(inputs) == {"o", "decontam.benchmarks[0] (mmlu)", "decontam.benchmarks[1] (hellaswag)"}
+    mmlu, hella = inputs["decontam.benchmarks[0] (mmlu)"], inputs["decontam.benchmarks[1] (hellaswag)"]
+    assert [Path(f["path"]).name for f in mmlu["files"]] == ["abstract_algebra_test.csv", "anatomy_test.csv"]
+    assert [Path(s["path"]).name for s in mmlu["skipped"]] == ["README.md"]
+    for f in [*mmlu["files"], *hella["files"], *inputs["o"]["files"]]:  # paths as the config gives them
+        assert f["bytes"] == (tmp_path / f["path"]).stat().st_size
+        assert f["sha256"] == hashlib.sha256((tmp_path / f["path"]).read_bytes()).hexdigest()
+
+
 def test_modes_follow_the_umask_and_stale_debris_is_swept(tmp_path, orca):
     (tmp_path / "a.jsonl").write_bytes(jsonl(orca))
     config = config_file(tmp_path, [{"name": "o", "format": "openorca", "path": "a.jsonl"}])
@@ -310,6 +354,33 @@ def test_modes_follow_the_umask_and_stale_debris_is_swept(tmp_path, orca):
             assert (tmp_path / name).stat().st_mode & 0o777 == mode, (name, umask)
     outputs = {"out.jsonl", "out.jsonl.manifest.json", "out.jsonl.card.md", "dropped.jsonl"}
     assert listing(tmp_path) == {"a.jsonl", "mix.yml"} | outputs
+
+
+@pytest.mark.parametrize("command", ["prep", "evals"])
+def test_a_signal_while_the_libraries_load_is_one_line(tmp_path, command):
+    """Ctrl-C (to the process group, as a shell sends it) or SIGTERM in the seconds the console scripts spend
+    importing: one line and the shell's 130 or 143, as later in a run, not Python's traceback."""
+    script = [str(Path(sys.executable).parent / command), "--help"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    loading = []  # interpreter start (a small part), imports, the help text: the second run has a warm cache
+    for _ in range(2):
+        began = time.monotonic()
+        assert subprocess.run(script, env=env, capture_output=True, timeout=120).returncode == 0
+        loading.append(time.monotonic() - began)
+    starting = 0
+    for fraction, signum in ((0.3, signal.SIGINT), (0.6, signal.SIGTERM)):
+        proc = subprocess.Popen(script, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)  # fmt: skip
+        time.sleep(fraction * min(loading))
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 128 + signum, (fraction, proc.returncode, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        starting += "while starting" in err
+    assert starting, "no signal landed while the libraries loaded: nothing was tested"
 
 
 # ---- the other commands ----

@@ -55,8 +55,10 @@ class Decontam(RowFilter):
             questions.append(sequence_hash(hashes))
             question_owners.append(owner)
 
-        for bench in config.benchmarks:
-            for item in tqdm(load_items(bench), desc=f"index {bench.name}", unit="item", disable=not progress):
+        self.read: dict[str, dict[str, Any]] = {}
+        for i, bench in enumerate(config.benchmarks):
+            items, self.read[f"decontam.benchmarks[{i}] ({bench.name})"] = load_items(bench)
+            for item in tqdm(items, desc=f"index {bench.name}", unit="item", disable=not progress):
                 owner = len(self.items)
                 self.items.append(item)
                 self.benchmarks.append(bench.name)
@@ -83,6 +85,9 @@ class Decontam(RowFilter):
         self.hits: dict[int, list[str]] = defaultdict(list)
         self.dropped: Counter[str] = Counter()
         self.how: Counter[str] = Counter()
+
+    def inputs(self) -> dict[str, dict[str, Any]]:
+        return self.read
 
     def _find(self, hashes: np.ndarray, lines: np.ndarray) -> tuple[int, str] | None:
         kind, pos = find_in_index(hashes, lines, self.n, self.questions, self.grams, self.bitmap)

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prep import readers
 from prep.config import PrepError, registered
-from prep.paths import Local, file_kind, hub_offline, resolve_path
-from prep.readers import open_binary
+from prep.paths import Hub, Local, file_kind, hub_offline, resolve_path
+from prep.readers import file_audit, open_binary
 
 
 @dataclass(frozen=True)
@@ -112,12 +112,8 @@ def read_file(path: Path) -> Iterator[dict[str, Any]]:
         raise PrepError(f"{path}: cannot read after item {row} ({' '.join(str(e).split())}); re-download it") from e
 
 
-def records(bench: BenchmarkConfig) -> Iterator[tuple[str, dict[str, Any]]]:
-    where = resolve_path(bench.path, tuple(FORMATS), recursive=True, compressed=(".csv", ".jsonl", ".txt"))
+def records(bench: BenchmarkConfig, where: Local | Hub) -> Iterator[tuple[str, dict[str, Any]]]:
     if isinstance(where, Local):
-        # a benchmark directory is read whole: files it holds beside the items (a README) must be named
-        if unread := [f"{p} ({reason})" for p, reason in where.skipped if not p.name.lower().endswith(".md")]:
-            raise PrepError(f"benchmark {bench.name}: cannot read {unread[0]}; give a path to the item files")
         for f in where.files:
             for n, r in enumerate(read_file(f), start=1):
                 yield f"{f.name}:{n}", r
@@ -136,12 +132,31 @@ def records(bench: BenchmarkConfig) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"{bench.split}:{n}", dict(r)
 
 
-def load_items(bench: BenchmarkConfig) -> list[Item]:
+def resolve_benchmark(bench: BenchmarkConfig) -> Local | Hub:
+    where = resolve_path(bench.path, tuple(FORMATS), recursive=True, compressed=(".csv", ".jsonl", ".txt"))
+    # a benchmark directory is read whole: files it holds beside the items (a README) must be named
+    if isinstance(where, Local) and (
+        unread := [f"{p} ({reason})" for p, reason in where.skipped if not p.name.lower().endswith(".md")]
+    ):
+        raise PrepError(f"benchmark {bench.name}: cannot read {unread[0]}; give a path to the item files")
+    return where
+
+
+def load_items(bench: BenchmarkConfig) -> tuple[list[Item], dict[str, Any]]:
+    """The benchmark's items, and what was read for them as the manifest's `inputs` lists it."""
+    where = resolve_benchmark(bench)
+    if isinstance(where, Local):
+        audit: dict[str, Any] = {
+            "files": [file_audit(f) for f in where.files],
+            "skipped": [{"path": str(p), "reason": reason} for p, reason in where.skipped],
+        }
+    else:
+        audit = {"hub": bench.path, "subset": bench.subset, "split": bench.split, "revision": bench.revision}
     items = []
-    for key, r in records(bench):
+    for key, r in records(bench, where):
         try:
             question, texts = BENCHMARKS[bench.name](r)
         except (KeyError, TypeError) as e:
             raise PrepError(f"benchmark {bench.name} {key}: not a {bench.name} item, missing field {e}") from e
         items.append(Item(key, question, tuple(texts)))
-    return items
+    return items, audit

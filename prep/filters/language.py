@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prep.config import PrepError
 from prep.curation import CONTEXT, Context, RowFilter, Verdict
+from prep.paths import Local, resolve_path
+from prep.readers import file_audit
 from prep.rows import Row
 from prep.text import prompt_text, response_text
 
@@ -50,20 +52,25 @@ class LanguageConfig(BaseModel):
         return self
 
 
-def glotlid_path(model: str | None) -> str:
-    """The GlotLID model file: `model` if it is a local file, else its hub repo's model.bin (cached)."""
-    if model is not None and Path(model).is_file():
-        return model
-    if model is not None and (model.count("/") != 1 or Path(model).suffix or model.startswith(".")):
-        raise PrepError(f"language.model {model!r}: no such file (a GlotLID model.bin, or a hub repo id)")
-    repo = model or GLOTLID_REPO
+def glotlid_path(model: str | None) -> Path:
+    """The GlotLID model file: `model` if it names a local file, else its hub repo's model.bin (cached); the
+    same local-or-hub rule as sources and benchmarks (prep.paths)."""
+    spec = model or GLOTLID_REPO
+    try:
+        where = resolve_path(spec, (".bin",), compressed=())
+    except PrepError as e:
+        raise PrepError(f"language.model {e} (a GlotLID model.bin, or a hub repo id)") from e
+    if isinstance(where, Local):
+        if len(where.files) > 1:
+            raise PrepError(f"language.model {spec}: {len(where.files)} .bin files there; name the model file")
+        return where.files[0]
     try:
         from huggingface_hub import hf_hub_download
 
-        return hf_hub_download(repo, GLOTLID_FILE)
+        return Path(hf_hub_download(where.repo_id, GLOTLID_FILE))
     except Exception as e:  # offline, unknown repo, no access: all end the build here
         raise PrepError(
-            f"language.model {repo!r}: GlotLID's {GLOTLID_FILE} is not a local file and not loadable from the hub "
+            f"language.model {spec!r}: GlotLID's {GLOTLID_FILE} is not a local file and not loadable from the hub "
             f"({type(e).__name__}); download it and set language.model to its path"
         ) from e
 
@@ -77,7 +84,9 @@ class Language(RowFilter):
         self.keep = {f"__label__{k}" for k in config.keep}
         self.min_confidence = config.min_confidence
         self.chars = config.sample_chars
-        path = str(LID176) if config.backend == "lid176" else glotlid_path(config.model)
+        path = str(LID176) if config.backend == "lid176" else str(glotlid_path(config.model))
+        # lid.176 comes in a library's wheel (its version is in the manifest); a GlotLID file is an input
+        self.read = {} if config.backend == "lid176" else {"language.model": {"files": [file_audit(Path(path))]}}
         try:
             model: Any = fasttext.load_model(path)
         except ValueError as e:
@@ -89,6 +98,9 @@ class Language(RowFilter):
                 f"curation.language.keep: {unknown} are not labels of the {config.backend} model; it knows "
                 f"{len(labels)}, e.g. {', '.join(sorted(x.removeprefix('__label__') for x in labels)[:8])}"
             )
+
+    def inputs(self) -> dict[str, dict[str, Any]]:
+        return self.read
 
     def check(self, row: Row) -> Verdict | None:
         # the identifier reads one line; prompt and response both count

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".arrow", ".txt")
+from prep.errors import PrepError
+from prep.paths import Hub, file_kind, is_hub_id, resolve_path
+from prep.readers import FORMATS as DATASET_FORMATS
+from prep.readers import read_file
+
 WEIGHT_GLOBS = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
 
 
@@ -18,10 +21,6 @@ class InputCheck:
     name: str  # "datasets" | "model"
     status: str  # "ok" | "warn" (could not check) | "fail"
     detail: str
-
-
-def _looks_local(path: str) -> bool:
-    return path.startswith((".", "/", "~")) or path.endswith(LOCAL_SUFFIXES)
 
 
 def _hub_access(repo: str, repo_type: str) -> InputCheck:
@@ -59,41 +58,11 @@ def check_model(base_model: str, run_dir: Path) -> InputCheck:
                 "model", "fail", f"base_model {local} has a config.json but no weight files ({', '.join(WEIGHT_GLOBS)})"
             )
         return InputCheck("model", "ok", f"{local}: config.json and weights present")
-    if _looks_local(base_model):
-        return InputCheck("model", "fail", f"base_model {base_model}: no such directory (looked at {local})")
+    if not is_hub_id(base_model):
+        return InputCheck(
+            "model", "fail", f"base_model {base_model}: no such directory (looked at {local}), and not a hub id"
+        )
     return _hub_access(base_model, "model")
-
-
-def _rows(path: Path, limit: int) -> Iterator[tuple[str, Any]]:
-    """("line N" or "row N", parsed row) for the first `limit` rows of a JSON Lines, JSON array or Parquet file."""
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        batch = next(pq.ParquetFile(path).iter_batches(batch_size=limit), None)
-        for n, row in enumerate(batch.to_pylist() if batch is not None else [], 1):
-            yield f"row {n}", row
-        return
-    with path.open("rb") as f:
-        is_array = f.read(4096).lstrip().startswith(b"[")
-        f.seek(0)
-        if is_array:
-            import ijson
-
-            for n, row in enumerate(islice(ijson.items(f, "item"), limit), 1):
-                yield f"row {n}", row
-            return
-        n = 0
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"line {line_no}: not valid JSON ({e.msg})") from e
-            yield f"line {line_no}", row
-            n += 1
-            if n >= limit:
-                return
 
 
 def _row_problem(row: Any, entry: Mapping[str, Any]) -> str | None:
@@ -116,49 +85,43 @@ def _row_problem(row: Any, entry: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _dataset_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl", ".parquet"))
-
-
 def check_datasets(datasets: list[Mapping[str, Any]], run_dir: Path, rows: int) -> list[InputCheck]:
-    """One check per `datasets:` entry: the local files exist and their first `rows` rows parse."""
+    """One check per `datasets:` entry: a local path (prep.paths' rule, as `prep build` reads its sources) has
+    readable files whose first `rows` rows parse; a hub id is reachable."""
     if not datasets:
         return [InputCheck("datasets", "fail", "the config has no datasets")]
     out = []
     for i, entry in enumerate(datasets):
         where = f"datasets[{i}].path"
         raw = str(entry.get("path") or "")
-        local = run_dir / Path(raw).expanduser()
         if not raw:
             out.append(InputCheck("datasets", "fail", f"{where} is empty"))
-        elif local.exists():
-            files = _dataset_files(local)
-            if not files:
-                out.append(InputCheck("datasets", "fail", f"{where} = {local}: no .json/.jsonl/.parquet files in it"))
-                continue
-            out.append(_check_files(files, entry, where, rows))
-        elif _looks_local(raw) or entry.get("ds_type") in ("json", "parquet", "csv", "arrow"):
-            out.append(InputCheck("datasets", "fail", f"{where} = {raw}: file not found (looked at {local})"))
+            continue
+        try:
+            found = resolve_path(raw, DATASET_FORMATS, base=run_dir, recursive=True)
+        except PrepError as e:
+            out.append(InputCheck("datasets", "fail", f"{where}: {e}"))
+            continue
+        if isinstance(found, Hub):
+            out.append(_hub_access(found.repo_id, "dataset"))
         else:
-            out.append(_hub_access(raw, "dataset"))
+            out.append(_check_files(found.files, entry, where, rows))
     return out
 
 
 def _check_files(files: list[Path], entry: Mapping[str, Any], where: str, rows: int) -> InputCheck:
+    """The first `rows` records of `files`, read by prep's readers, against the entry's declared type."""
     seen = 0
     for path in files:
+        line = "line" if file_kind(path)[0] == ".jsonl" else "row"
         try:
-            for n, row in _rows(path, rows):
-                problem = _row_problem(row, entry)
+            for record in islice(read_file(path), rows):
+                problem = record.error if record.data is None else _row_problem(record.data, entry)
                 if problem:
-                    return InputCheck("datasets", "fail", f"{where}: {path} {n}: {problem}")
+                    return InputCheck("datasets", "fail", f"{where}: {path} {line} {record.row}: {problem}")
                 seen += 1
-        except (ValueError, OSError) as e:
-            return InputCheck("datasets", "fail", f"{where}: {path} {e}")
-        except Exception as e:  # ijson/pyarrow parse errors carry their own types
-            return InputCheck("datasets", "fail", f"{where}: {path} does not parse: {type(e).__name__}: {e}")
+        except PrepError as e:
+            return InputCheck("datasets", "fail", f"{where}: {e}")
     if not seen:
         return InputCheck("datasets", "fail", f"{where}: {', '.join(map(str, files))} has no rows")
     kind = entry.get("type") or "rows"

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import orjson
 
+from prep.errors import PrepError
+from prep.paths import Local, resolve_path
 from prep.sizing.errors import PreflightError
 from prep.sizing.plan import Plan
 from prep.sizing.runtime import Workload
@@ -91,11 +93,17 @@ def from_tokens(plan: Plan, tokens: float, how: str) -> Workload:
 
 
 def _dataset_files(plan: Plan, run_dir: Path) -> list[Path]:
-    files = []
+    """The local JSON Lines files of the recipe's datasets (what `prep build` writes), by prep.paths' rule."""
+    files: list[Path] = []
     for entry in plan.datasets:
-        path = run_dir / str(entry.get("path") or "")
-        if path.is_file() and path.suffix in (".jsonl", ".json"):
-            files.append(path)
+        if not entry.get("path"):
+            continue
+        try:
+            where = resolve_path(str(entry["path"]), (".jsonl", ".json"), base=run_dir, compressed=())
+        except PrepError:
+            continue  # missing or another format: the inputs check says so; counting needs a local file
+        if isinstance(where, Local):
+            files += where.files
     return files
 
 
