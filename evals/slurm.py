@@ -8,7 +8,10 @@ States come from `scontrol show job` (`sacct` needs slurmdbd, which small cluste
 a finished job for MinJobAge seconds, after which it says UNKNOWN here). A job that ended without
 writing its report (failed, preempted, timed out, node failure, cancelled, or forgotten by scontrol) is
 resubmitted up to `max_resubmits` times, then recorded as a failed report with the scheduler's state and
-the log's tail, so the epoch is scored or failed for good, never silently missing.
+the log's tail, so the epoch is scored or failed for good, never silently missing. An `sbatch` that fails
+(the controller restarting or failing over, which takes minutes) does not stop training: it is recorded in
+the job file and retried at every `reconcile` until its refusals span SBATCH_PATIENCE_S, then the epoch
+gets a failed report naming sbatch's error.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 from evals import report
 from evals.errors import EvalsError
 from evals.jobs import failed_report
-from evals.spec import EvalJob, SlurmSettings, Submission
+from evals.spec import EvalJob, SbatchRefusal, SlurmSettings, Submission
 from prep.io import atomic_output
 
 LOG = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ ACTIVE = {
     "SPECIAL_EXIT",
 }
 UNKNOWN = "UNKNOWN"
+SBATCH_PATIENCE_S = 1800.0  # a refused sbatch is retried until its refusals span this long
 
 
 def job_path(output_dir: str | Path, epoch: int) -> Path:
@@ -123,14 +127,17 @@ def submit(path: Path) -> Submission:
     report.report_path(job.output_dir, job.epoch).unlink(missing_ok=True)
     run = subprocess.run([_tool("sbatch"), "--parsable", str(sbatch_file)], capture_output=True, text=True)
     if run.returncode != 0:
-        raise EvalsError(f"sbatch {sbatch_file} failed (exit {run.returncode}): {run.stderr.strip()}")
+        error = f"sbatch {sbatch_file} failed (exit {run.returncode}): {' '.join(run.stderr.split())}"
+        refusal = SbatchRefusal(at=time.time(), error=error)
+        job.model_copy(update={"refusals": [*job.refusals, refusal]}).save(path)
+        raise EvalsError(error)
     job_id = run.stdout.strip().split(";")[0]
     sub = Submission(
         job_id=job_id,
         log=str(path.parent / "logs" / f"{path.stem}-{job_id}.log"),
         submitted_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
-    job.model_copy(update={"submissions": [*job.submissions, sub]}).save(path)
+    job.model_copy(update={"submissions": [*job.submissions, sub], "refusals": []}).save(path)
     LOG.info("epoch_eval: epoch %d submitted as slurm job %s (log %s)", job.epoch, job_id, sub.log)
     return sub
 
@@ -162,10 +169,16 @@ def _tail(log: str, chars: int = 2000) -> str:
 
 
 def reconcile(output_dir: str | Path) -> None:
-    """Resubmit every job that ended without its report, up to its max_resubmits; past that, write the
-    epoch's failed report. Called by the plugin while it waits and by `evals status --resubmit`."""
+    """Resubmit every job that ended without its report, up to its max_resubmits, and every job sbatch refused
+    (for SBATCH_PATIENCE_S); past that, write the epoch's failed report. Called by the plugin while it waits
+    and by `evals status --resubmit`."""
     for path, job in slurm_jobs(output_dir):
-        if not job.submissions or job.slurm is None:
+        if job.slurm is None or report.report_path(job.output_dir, job.epoch).is_file():
+            continue
+        if job.refusals:
+            _submit_again(path, job)
+            continue
+        if not job.submissions:
             continue
         last = job.submissions[-1]
         job_state, reason = state(last.job_id)
@@ -182,7 +195,10 @@ def reconcile(output_dir: str | Path) -> None:
                 tries,
                 job.slurm.max_resubmits,
             )
-            submit(path)
+            try:
+                submit(path)
+            except EvalsError as exc:
+                LOG.warning("epoch_eval: epoch %d: %s; retried at the next look", job.epoch, exc)
             continue
         ids = ", ".join(s.job_id for s in job.submissions)
         error = RuntimeError(
@@ -191,3 +207,22 @@ def reconcile(output_dir: str | Path) -> None:
         )
         LOG.error("epoch_eval: epoch %d failed for good: %s", job.epoch, error)
         failed_report(job, error, time.time(), where={"name": "slurm", "job_id": last.job_id})
+
+
+def _submit_again(path: Path, job: EvalJob) -> None:
+    """sbatch refused the job's last submission: try again until its refusals span SBATCH_PATIENCE_S (they
+    count, not the time since the first: reconcile may not run for an epoch), then write the epoch's failed
+    report with sbatch's error."""
+    span = job.refusals[-1].at - job.refusals[0].at
+    if span < SBATCH_PATIENCE_S:
+        try:
+            submit(path)
+            LOG.info("epoch_eval: epoch %d: sbatch accepted the job after %d refusal(s)", job.epoch, len(job.refusals))
+        except EvalsError as exc:
+            LOG.warning("epoch_eval: epoch %d: %s; retried at the next look", job.epoch, exc)
+        return
+    error = RuntimeError(
+        f"sbatch refused the job {len(job.refusals)} time(s) over {span:.0f}s; last: {job.refusals[-1].error}"
+    )
+    LOG.error("epoch_eval: epoch %d failed for good: %s", job.epoch, error)
+    failed_report(job, error, time.time(), where={"name": "slurm", "job_id": "-"})

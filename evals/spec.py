@@ -115,6 +115,15 @@ class Submission(BaseModel):
     submitted_at: str
 
 
+class SbatchRefusal(BaseModel):
+    """An `sbatch` that failed (controller down or restarting, a full queue): retried, then recorded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: float = Field(description="when (time.time())")
+    error: str
+
+
 class EvalJob(BaseModel):
     """One checkpoint to score; written by the plugin, run by `evals run` / `evals watch` / an sbatch job."""
 
@@ -129,6 +138,9 @@ class EvalJob(BaseModel):
     settings: EvalSettings
     slurm: SlurmSettings | None = Field(default=None, description="slurm mode: the sbatch template")
     submissions: list[Submission] = Field(default_factory=list, description="slurm mode: every sbatch, oldest first")
+    refusals: list[SbatchRefusal] = Field(
+        default_factory=list, description="slurm mode: the sbatch failures since the last accepted submission"
+    )
 
     @classmethod
     def load(cls, path: Path) -> EvalJob:

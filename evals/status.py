@@ -57,7 +57,11 @@ def _slurm_rows(output_dir: Path, query: bool) -> list[EpochStatus]:
                 epoch=job.epoch,
                 state=state,
                 checkpoint=job.checkpoint,
-                scheduler=f"{job_state} {reason}".strip() if reason and reason != "None" else job_state,
+                scheduler=f"sbatch refused {len(job.refusals)}x"
+                if job.refusals
+                else f"{job_state} {reason}".strip()
+                if reason and reason != "None"
+                else job_state,
                 job_id=last.job_id if last else "-",
                 log=last.log if last else "-",
                 attempts=len(job.submissions),

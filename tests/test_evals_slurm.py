@@ -6,6 +6,8 @@ test_epoch_eval.py (it compares with the inline run there)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,55 @@ def test_a_job_that_keeps_failing_is_failed_for_good(slurm, tmp_path, tiny_llama
     assert status.exit_code == 0 and "0 done, 1 failed" in status.output
     assert len(EvalJob.load(path).submissions) == 2  # failed for good: not resubmitted again
     assert json.loads(path.read_text())["slurm"]["max_resubmits"] == 1
+
+
+def test_a_refused_sbatch_is_retried_then_failed_for_good(slurm, tmp_path, tiny_llama, shared_data, monkeypatch):  # noqa: F811
+    """sbatch failing as it does while the controller restarts (a wrapper in front of the real sbatch):
+    recorded in the job file, no exception out of reconcile (training goes on), submitted once sbatch works
+    again; refusals that span SBATCH_PATIENCE_S give the epoch a failed report naming sbatch's error."""
+    down = tmp_path / "controller-down"
+    down.touch()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "sbatch"
+    wrapper.write_text(
+        f"#!/bin/sh\nif [ -e {down} ]; then\n  echo 'sbatch: error: Batch job submission failed: Unable to contact"
+        f' slurm controller (connect failure)\' >&2\n  exit 1\nfi\nexec {shutil.which("sbatch")} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+    out = tmp_path / "run"
+    path = base_model_job(out, tiny_llama, shared_data, setup="exit 3", max_resubmits=0)
+    with pytest.raises(EvalsError, match="Unable to contact slurm controller"):
+        evals_slurm.submit(path)
+    evals_slurm.reconcile(out)  # still down: a second refusal, recorded, nothing raised
+    job = EvalJob.load(path)
+    assert not job.submissions and len(job.refusals) == 2 and "connect failure" in job.refusals[-1].error
+    [row] = epochs(out)
+    assert (row.state, row.scheduler, row.held) == ("queued", "sbatch refused 2x", True)
+    down.unlink()
+    evals_slurm.reconcile(out)  # back: submitted, the refusals cleared
+    job = EvalJob.load(path)
+    assert len(job.submissions) == 1 and job.refusals == []
+    assert evals_slurm.state(job.submissions[0].job_id)[0] != evals_slurm.UNKNOWN
+
+    other = tmp_path / "other"
+    path = base_model_job(other, tiny_llama, shared_data)
+    down.touch()
+    with pytest.raises(EvalsError):
+        evals_slurm.submit(path)
+    job = EvalJob.load(path)  # the first refusal, as if it came SBATCH_PATIENCE_S ago
+    first = job.refusals[0].model_copy(update={"at": job.refusals[0].at - evals_slurm.SBATCH_PATIENCE_S})
+    job.model_copy(update={"refusals": [first]}).save(path)
+    evals_slurm.reconcile(other)  # one more try, refused: the refusals now span the patience
+    assert len(EvalJob.load(path).refusals) == 2 and not report.report_path(other, 0).exists()
+    evals_slurm.reconcile(other)
+    got = report.read(report.report_path(other, 0))
+    assert got["status"] == "failed" and got["scheduler"] == {"name": "slurm", "job_id": "-"}
+    error = got["tasks"]["hellaswag_local"]["error"]
+    assert "sbatch refused the job 2 time(s)" in error and "Unable to contact slurm controller" in error
+    [row] = epochs(other)
+    assert row.state == "failed" and not row.held
+    evals_slurm.reconcile(other)  # failed for good: no more tries
+    assert len(EvalJob.load(path).refusals) == 2

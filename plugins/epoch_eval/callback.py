@@ -23,6 +23,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from evals import queue, report, slurm
+from evals.errors import EvalsError
 from evals.jobs import run_in_subprocess
 from evals.runner import task_manager
 from evals.spec import EvalJob
@@ -179,7 +180,16 @@ class EpochEvalCallback(TrainerCallback):
                 if self.config.mode == "queue":
                     LOG.info("epoch_eval: queued %s", queue.enqueue(job))
                 elif self.config.mode == "slurm":
-                    slurm.submit(job.save(slurm.job_path(self.output_dir, epoch)))
+                    try:
+                        slurm.submit(job.save(slurm.job_path(self.output_dir, epoch)))
+                    except EvalsError as exc:  # the job file keeps the refusal; reconcile retries it
+                        LOG.error(
+                            "epoch_eval: epoch %d: %s; training goes on, and the job is submitted again "
+                            "whenever training looks at its evals (until the refusals span %.0f min)",
+                            epoch,
+                            exc,
+                            slurm.SBATCH_PATIENCE_S / 60,
+                        )
                 else:
                     result = run_in_subprocess(job.save(slurm.job_path(self.output_dir, epoch)))
             if result is not None:

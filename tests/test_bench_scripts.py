@@ -1,0 +1,40 @@
+"""Every README figure comes from a script in bench/: each script still runs, at its smallest size, and prints
+the figures the README quotes (a bench script broke once when the reader's signature changed, unnoticed)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+# script, arguments for a small run, patterns its output must hold
+RUNS = [
+    ("row_steps_bench.py", ["--repeat", "1"], [r"language\s+[\d.]+ us", r"decontam\s+[\d.]+ us", r"lid176, sample_chars 100\s+[\d,]+"]),
+    ("prep_bench.py", ["--rows", "3000", "--baseline-rows", "500", "--near-rows", "1000", "--select-rows", "2000", "--work", "{tmp}"],
+     [r"prep build: 3675 rows in [\d.]+s = [\d,]+ rows/s end to end, peak RSS [\d.]+ GB", r"select step on 2000 rows",
+      r"near-dup stage on 500 rows: [\d,]+ rows/s", r"recall [\d.]+, precision [\d.]+"]),
+    ("readers_bench.py", ["--copies", "2"], [r"prep read_json \(depth-checked\): [\d,]+ MB/s", r"sha256"]),
+    ("runtime_table.py", [], [r"\| `[\w.-]+\.yml` \| \d+ x \d+ \S+ \| [\d,]+ \| [\d.]+ days \| \d+ days \| [\d,]+ \|"]),
+    ("eval_stderr.py", ["--data", str(REPO.parent / "shared/data")], [r"\| [^|]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|"]),
+    ("select_embed_bench.py", [], [r"ours .*: NMI 0\.\d{3}", r"TruncatedSVD 64: NMI 0\.\d{3}"]),
+]  # fmt: skip
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("script, args, patterns", RUNS, ids=[r[0] for r in RUNS])
+def test_bench_script_runs_and_prints_its_figures(tmp_path, script, args, patterns):
+    res = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *(a.format(tmp=tmp_path) for a in args)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    for pattern in patterns:
+        assert re.search(pattern, res.stdout), (pattern, res.stdout[-3000:])
