@@ -26,9 +26,10 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def source_tokens(manifest: dict[str, Any], source: str) -> int:
-    """Kept units (tokens or chars) of a source: its mean length times its rows."""
+    """Kept units (tokens or chars, as the `length` filter counts a row: its prompt turns plus its final
+    response) of a source: their exact sum; manifests written before it was recorded give mean times rows."""
     stats = manifest.get("lengths", {}).get(source, {})
-    return round(stats.get("mean", 0) * stats.get("rows", 0))
+    return int(stats["total"]) if "total" in stats else round(stats.get("mean", 0) * stats.get("rows", 0))
 
 
 def save_png(path: Path, fig: Any) -> None:
@@ -166,6 +167,7 @@ def write_card(out: Path, manifest: dict[str, Any]) -> Path:
     total = max(manifest["rows"], 1)
     unit = manifest.get("lengths", {}).get("unit", "chars")
     licences = manifest["licences"]
+    select_unit = (manifest["steps"].get("select") or {}).get("unit")
     lines = [
         f"# Data card: {out.name}",
         "",
@@ -189,6 +191,9 @@ def write_card(out: Path, manifest: dict[str, Any]) -> Path:
                 for i, (n, s) in enumerate(manifest["sources"].items())
             ],
         ),
+        "",
+        f"`kept {unit}`: per row, its prompt turns plus its final response, as the `length` filter counts them"
+        + (" (so do the select tables below)." if select_unit == unit else "."),
         "",
         "## Licences of the kept rows",
         "",

@@ -75,6 +75,7 @@ class LengthStats:
                 continue
             out[name] = {
                 "rows": len(x),
+                "total": int(x.sum()),
                 "mean": round(float(x.mean()), 1),
                 "max": int(x.max()),
                 **{f"p{p}": int(v) for p, v in zip(PERCENTILES, np.percentile(x, PERCENTILES), strict=True)},

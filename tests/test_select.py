@@ -5,6 +5,7 @@ licences, and the model scorers with tiny models built here."""
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ import pytest
 
 from prep import pipeline
 from prep.config import MixtureConfig, PrepError
+from prep.lengths import TokenCounter
+from prep.rows import Row
 from prep.select import cluster
 from prep.select.step import Select
 from prep.steps import curation_steps
@@ -136,9 +139,21 @@ def test_selection_beats_a_random_sample_on_variety_and_gpt4_share(skewed, monke
     )
     assert family_kept / budget < 0.8 * full["sources"]["flan_mc"]["kept"] / pool
 
-    # card and plots beside the output
+    # card and plots beside the output; its kept chars are the exact sums, the select table's too
     card = (tmp / "sel.jsonl.card.md").read_text()
     assert "variety index" in card and f"{report['variety_after']:.2f}" in card
+    chars: Counter[str] = Counter()
+    for line in (tmp / "sel.jsonl").read_bytes().splitlines():
+        row = Row(**{k: v for k, v in orjson.loads(line).items() if k in Row.__dataclass_fields__})
+        chars[row.source] += sum(TokenCounter(None).prompt_response(row))
+    for name, n in chars.items():
+        assert report["per_source"][name]["tokens_after"] == manifest["lengths"][name]["total"] == n
+        assert (
+            f"| {name} | unknown | {full['sources'][name]['read']:,} | {report['per_source'][name]['rows_after']:,} |"
+            in card
+        )
+        assert f"| {n:,} |" in card
+    assert "so do the select tables below" in card
     assert (tmp / "sel.jsonl.card.clusters.png").stat().st_size > 1000
     assert (tmp / "sel.jsonl.card.scores.png").stat().st_size > 1000
 
