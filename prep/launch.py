@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from types import FrameType
+
+from prep.signals import handling
 
 
 def _leave(signum: int, frame: FrameType | None) -> None:
@@ -17,15 +18,9 @@ def _leave(signum: int, frame: FrameType | None) -> None:
     os._exit(128 + signum)
 
 
-@contextmanager
-def quiet_start() -> Iterator[None]:
+def quiet_start() -> AbstractContextManager[None]:
     """While the command's modules load: a signal ends the process with one line."""
-    old = {s: signal.signal(s, _leave) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
+    return handling(_leave)
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ up on the way out; a second signal while that runs is ignored rather than cuttin
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
 
 
@@ -22,13 +22,18 @@ def _raise(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def signals_as_exceptions() -> Iterator[None]:
-    old = {s: signal.signal(s, _raise) for s in (signal.SIGINT, signal.SIGTERM)}
+def handling(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `handler` inside the block; the handlers before it come back after it."""
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
+        for s, previous in old.items():
+            signal.signal(s, previous)
+
+
+def signals_as_exceptions() -> AbstractContextManager[None]:
+    return handling(_raise)
 
 
 def worker_signals() -> None:
