@@ -14,7 +14,7 @@ from prep.signals import handling
 
 def _leave(signum: int, frame: FrameType | None) -> None:
     what = "Interrupted" if signum == signal.SIGINT else "Terminated"
-    os.write(2, f"{what} while starting: nothing was done.\n".encode())
+    os.write(2, f"{what} while starting: nothing was written.\n".encode())
     os._exit(128 + signum)
 
 

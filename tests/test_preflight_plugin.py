@@ -33,7 +33,7 @@ def test_missing_dataset_file_stops_the_run_before_anything_loads(tmp_path, tiny
     run = axolotl_train(config)
     out = run.stdout + run.stderr
     assert run.returncode != 0
-    assert f"datasets[0].path = {tmp_path / 'not-built.jsonl'}: file not found" in out
+    assert f"datasets[0].path: {tmp_path / 'not-built.jsonl'}: no such file or directory" in out
     assert "PreflightError: preflight: this run cannot finish" in out
     assert loaded_nothing(out, smoke_run)
 
