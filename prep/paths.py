@@ -1,10 +1,10 @@
 """One rule for "is this a local path or a hub id?", shared by sources, benchmark references and preflight's
 dataset check, and one answer to "which files does it name?" that reports every file it will not read.
 
-The rule: a path that exists, or a glob, is local; a spec shaped like `owner/name` (one slash, not ending in
-a file type's suffix, starting with a letter or digit) is a hub id; anything else is a local path that is
-missing. Hub names may hold dots (`teknium/OpenHermes-2.5`, `mistralai/Mistral-7B-v0.1`): only a suffix that
-is a file type (`data/merged.jsonl`) makes it a path."""
+The rule: a path that exists, or a glob, is local; a spec shaped like `owner/name` or a bare legacy `name`
+(`gpt2`, `squad`; at most one slash, not ending in a file type's suffix, starting with a letter or digit) is
+a hub id; anything else is a local path that is missing. Hub names may hold dots (`teknium/OpenHermes-2.5`,
+`mistralai/Mistral-7B-v0.1`): only a suffix that is a file type (`data/merged.jsonl`) makes it a path."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pathlib import Path
 from prep.errors import PrepError
 
 COMPRESSIONS = (".gz", ".zst", ".bz2", ".xz")  # what `datasets` also decompresses by extension
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
-FILE_TYPES = {  # suffixes that make an `owner/name`-shaped spec a file path, not a hub id
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+FILE_TYPES = {  # suffixes that make a hub-id-shaped spec a file path
     *(".parquet", ".jsonl", ".json", ".csv", ".tsv", ".txt", ".arrow", ".md", ".yml", ".yaml", ".zip", ".tar"),
     *(".bin", ".ftz", ".safetensors", ".pt", ".gguf"),
     *COMPRESSIONS,

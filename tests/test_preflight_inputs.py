@@ -70,7 +70,8 @@ def test_model_checks(tmp_path, tiny_llama):
     assert config_only.status == "fail" and "no weight files" in config_only.detail
     assert check_model("./models/none", tmp_path).status == "fail"
     assert check_model("models/llama.bin", tmp_path).status == "fail"  # a file name, not a hub id
-    dotted = check_model("mistralai/Mistral-7B-v0.1", tmp_path)  # a hub name with a dot: checked, not refused
-    assert dotted.status == "warn" and "not checked (HF_HUB_OFFLINE=1)" in dotted.detail
+    for hub_id in ("mistralai/Mistral-7B-v0.1", "gpt2"):  # a dot in the name, a legacy name: hub ids, not paths
+        offline = check_model(hub_id, tmp_path)
+        assert offline.status == "warn" and "not checked (HF_HUB_OFFLINE=1)" in offline.detail, hub_id
     offline = check_model("meta-llama/Llama-2-70b-hf", tmp_path)  # tests run with HF_HUB_OFFLINE=1: no hang
     assert offline.status == "warn" and "not checked (HF_HUB_OFFLINE=1)" in offline.detail
