@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,52 @@ def test_disk_counts_the_checkpoints_epoch_eval_holds_unscored(tmp_path, llama70
     held = estimate(plan_from_config(queued, tmp_path), llama70b, PreflightConfig(), dp=8, gpus_per_node=8)
     assert held.held_checkpoints == 1
     assert held.disk_run() == plain.disk_run() + plain.disk_per_save == 4 * plain.disk_per_save
+
+
+FSDP_OFFLOAD_FORMS = [
+    {"fsdp": "full_shard auto_wrap offload"},  # the Trainer's string
+    {"fsdp": ["full_shard", "auto_wrap", "offload"]},  # its list
+    {"fsdp": ["full_shard", "auto_wrap"], "fsdp_config": {"fsdp_offload_params": True}},  # accelerate's prefixed keys
+    {"fsdp_config": {"offload_params": True, "sharding_strategy": "FULL_SHARD"}},  # Axolotl's fsdp_config
+]
+
+
+def fsdp_recipe(**over) -> dict:
+    base = {k: v for k, v in full_ft(Path("unused.json")).items() if k != "deepspeed"}
+    return {**base, "sample_packing": True, **over}
+
+
+@pytest.mark.parametrize("form", FSDP_OFFLOAD_FORMS, ids=["string", "list", "fsdp_config-prefixed", "fsdp_config"])
+def test_every_fsdp_form_keeps_its_offload(tmp_path, llama70b, form):
+    # Issue 22: `fsdp: "full_shard auto_wrap offload"` lost its offload (0 GiB host, 42.1 GiB per GPU on 2 x 8)
+    est = estimate(plan_from_config(fsdp_recipe(**form), tmp_path), llama70b, PreflightConfig(), 16, 8)
+    assert est.gpu_total / GiB == pytest.approx(10.0, abs=0.05)
+    assert est.host_per_node / GiB == pytest.approx(385.4, abs=0.1)
+
+
+def test_hybrid_shard_shards_within_a_node_and_replicates_across_nodes(tmp_path, llama70b):
+    cfg = PreflightConfig()
+    full = estimate(plan_from_config(fsdp_recipe(fsdp=["full_shard"]), tmp_path), llama70b, cfg, 16, 8)
+    for form in ({"fsdp": "hybrid_shard auto_wrap"}, {"fsdp_config": {"sharding_strategy": "HYBRID_SHARD"}}):
+        hybrid = estimate(plan_from_config(fsdp_recipe(**form), tmp_path), llama70b, cfg, 16, 8)
+        # plain PyTorch mixed precision: 2 B weight + 2 B grad + 4 B Adam per parameter, over 8 GPUs, not 16
+        states = hybrid.gpu["weights"] + hybrid.gpu["gradients"] + hybrid.gpu["optimizer"]
+        assert states == pytest.approx(8 * llama70b.params / 8)
+        assert states == pytest.approx(2 * (full.gpu["weights"] + full.gpu["gradients"] + full.gpu["optimizer"]))
+    zero2 = plan_from_config(fsdp_recipe(fsdp_config={"sharding_strategy": "HYBRID_SHARD_ZERO2"}), tmp_path)
+    assert (zero2.sharding.stage, zero2.sharding.per_node) == (2, True)
+
+
+@pytest.mark.parametrize(
+    "over, says",
+    [
+        ({"fsdp": "full_shard offlaod"}, "fsdp: unknown option 'offlaod'"),
+        ({"fsdp_config": {"sharding_strategy": "FULL"}}, "fsdp_config.sharding_strategy: unknown value 'FULL'"),
+        ({"fsdp": 3}, "fsdp: expected a string or a list of words, got int"),
+    ],
+)
+def test_fsdp_values_that_cannot_run_are_refused(tmp_path, over, says):
+    from prep.sizing.errors import PreflightError
+
+    with pytest.raises(PreflightError, match=re.escape(says)):
+        plan_from_config(fsdp_recipe(**over), tmp_path)

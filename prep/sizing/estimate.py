@@ -154,7 +154,8 @@ def estimate(plan: Plan, shape: ModelShape, cfg: PreflightConfig, dp: int, gpus_
     """All figures for `dp` data-parallel processes, `gpus_per_node` of them on each node."""
     trainable = trainable_params(plan, shape)
     state = state_bytes(plan)
-    states = model_states(trainable, state, plan.sharding, dp, frozen_bytes(plan, shape))
+    group = plan.sharding.group(dp, gpus_per_node)  # HYBRID_SHARD: each node holds a full set of shards
+    states = model_states(trainable, state, plan.sharding, group, frozen_bytes(plan, shape))
     gpu = {
         "weights": states.weights,
         "gradients": states.grads,

@@ -23,7 +23,9 @@ EVAL_MAX_PENDING = 2
 
 @dataclass(frozen=True)
 class Sharding:
-    """ZeRO stage (0 none, 1 optimizer, 2 +gradients, 3 +weights; FSDP full shard counts as 3) and offloads."""
+    """ZeRO stage (0 none, 1 optimizer, 2 +gradients, 3 +weights; FSDP FULL_SHARD counts as 3, SHARD_GRAD_OP as 2)
+    and offloads. `per_node`: FSDP's HYBRID_SHARD(_ZERO2), which shards within each node and replicates across
+    nodes."""
 
     stage: int = 0
     offload_optimizer: bool = False
@@ -31,6 +33,11 @@ class Sharding:
     gather_16bit_on_save: bool = True
     deepspeed: bool = False
     source: str = "none"
+    per_node: bool = False
+
+    def group(self, dp: int, gpus_per_node: int) -> int:
+        """How many processes share one copy of the sharded states."""
+        return min(dp, gpus_per_node) if self.per_node else dp
 
 
 @dataclass(frozen=True)
@@ -118,14 +125,64 @@ def read_deepspeed(value: Any, run_dir: Path) -> Sharding:
     )
 
 
+# FSDP sharding strategies, by the Trainer's `fsdp` option words and by accelerate's `sharding_strategy` names and
+# numbers (torch.distributed.fsdp.ShardingStrategy): (ZeRO-equivalent stage, sharded within each node only)
+FSDP_STRATEGIES: dict[str, tuple[int, bool]] = {
+    "full_shard": (3, False),
+    "shard_grad_op": (2, False),
+    "no_shard": (0, False),
+    "hybrid_shard": (3, True),
+    "hybrid_shard_zero2": (2, True),
+    "_hybrid_shard_zero2": (2, True),
+    "1": (3, False),
+    "2": (2, False),
+    "3": (0, False),
+    "4": (3, True),
+    "5": (2, True),
+}
+FSDP_OTHER_WORDS = ("offload", "auto_wrap")
+
+
 def _fsdp(cfg: Mapping[str, Any]) -> Sharding | None:
-    fsdp = cfg.get("fsdp_config")
-    if not fsdp and not cfg.get("fsdp"):
+    """FSDP from the Trainer's `fsdp` option (a string such as "full_shard auto_wrap offload", or a list of those
+    words) and/or `fsdp_config` (accelerate's keys, with or without the `fsdp_` prefix); both forms give the same
+    plan."""
+    words_value = cfg.get("fsdp")
+    block = cfg.get("fsdp_config")
+    if not words_value and not block:
         return None
-    fsdp = dict(fsdp or {})
-    offload = bool(fsdp.get("offload_params") or fsdp.get("fsdp_offload_params"))
+    if isinstance(words_value, str):
+        words = words_value.lower().split()
+    elif isinstance(words_value, list):
+        words = [str(w).lower() for w in words_value]
+    elif words_value in (None, True):
+        words = []
+    else:
+        raise PreflightError(f"fsdp: expected a string or a list of words, got {type(words_value).__name__}")
+    for word in words:
+        if word not in FSDP_STRATEGIES and word not in FSDP_OTHER_WORDS:
+            known = ", ".join([*FSDP_STRATEGIES][:5] + list(FSDP_OTHER_WORDS))
+            raise PreflightError(f"fsdp: unknown option {word!r} (known: {known})")
+    if block is not None and not isinstance(block, Mapping):
+        raise PreflightError(f"fsdp_config: expected a mapping, got {type(block).__name__}")
+    conf = {str(k).removeprefix("fsdp_"): v for k, v in (block or {}).items()}
+    strategy = next((w for w in words if w in FSDP_STRATEGIES), None)
+    if conf.get("sharding_strategy") is not None:
+        name = str(conf["sharding_strategy"]).lower()
+        if name not in FSDP_STRATEGIES:
+            raise PreflightError(f"fsdp_config.sharding_strategy: unknown value {conf['sharding_strategy']!r}")
+        strategy = name
+    stage, per_node = FSDP_STRATEGIES[strategy or "full_shard"]
+    if conf.get("reshard_after_forward") is False and stage == 3:  # FSDP2: keep the gathered weights to backward
+        stage = 2
+    offload = "offload" in words or bool(conf.get("offload_params"))
     return Sharding(
-        stage=3, offload_optimizer=offload, offload_param=offload, gather_16bit_on_save=True, source="fsdp_config"
+        stage=stage,
+        offload_optimizer=offload,
+        offload_param=offload,
+        gather_16bit_on_save=True,
+        source="fsdp",
+        per_node=per_node,
     )
 
 
