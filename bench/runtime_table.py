@@ -49,22 +49,31 @@ def run(rows: int, price: float, shared: Path) -> None:
     tokens = rows * per_row
     print(f"tokens per epoch: {rows:,} rows x {per_row:.0f} tokens/row = {tokens:,.0f}\n")
     print(
-        f"| recipe | hardware | steps / epoch | time / epoch | 5 epochs | GPU-hours | at ${price:g}/GPU-h | eval / epoch |"
+        f"| recipe | hardware | steps / epoch | time / epoch | 5 epochs | GPU-hours | at ${price:g}/GPU-h | eval / epoch "
+        "| 5 epochs within the model's error on published runs |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for recipe, (gpu, gpus, nodes) in RECIPES.items():
         args = ["fit", str(REPO / "recipes" / recipe), "--gpu-type", gpu, "--gpus", str(gpus), "--nodes", str(nodes)]
-        args += ["--tokens-per-epoch", str(tokens), "--price-per-gpu-hour", str(price), "--json"]
+        args += ["--tokens-per-epoch", str(tokens), "--rows-per-epoch", str(rows)]
+        args += ["--price-per-gpu-hour", str(price), "--json"]
         args += ["--base-model", str(FIXTURE_70B), "--ram", "2048", "--disk", "4000", "--run-dir", str(REPO)]
         result = CliRunner().invoke(main, args)
         if result.exit_code != 0:
             raise SystemExit(f"{recipe}: {result.output}")
         out = json.loads(result.stdout)
         t, ev = out["time"], out.get("evals") or {}
+        band = t["error_band"]
         print(
             f"| `{recipe}` | {nodes} x {gpus} {gpu} | {t['steps_per_epoch']:,} | {t['seconds_per_epoch'] / 86400:.1f} days "
             f"| {t['total_seconds'] / 86400:.0f} days | {t['gpu_hours']:,.0f} | ${t['cost']:,.0f} "
-            f"| {ev.get('seconds_per_epoch', 0) / 60:.0f} min on {ev.get('gpus', '-')} GPU(s) |"
+            f"| {ev.get('seconds_per_epoch', 0) / 60:.0f} min on {ev.get('gpus', '-')} GPU(s) "
+            + (
+                f"| {band['seconds_low'] / 86400:.0f}-{band['seconds_high'] / 86400:.0f} days ({band['regime']}, "
+                f"{band['published_runs']} runs) |"
+                if band["seconds_low"] is not None
+                else f"| not bounded ({band['regime']}: {band['published_runs']} published run) |"
+            )
         )
 
 

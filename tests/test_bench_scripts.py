@@ -19,6 +19,8 @@ RUNS = [
       r"near-dup stage on 500 rows: [\d,]+ rows/s", r"recall [\d.]+, precision [\d.]+"]),
     ("readers_bench.py", ["--copies", "2"], [r"prep read_json \(depth-checked\): [\d,]+ MB/s", r"sha256"]),
     ("runtime_table.py", [], [r"\| `[\w.-]+\.yml` \| \d+ x \d+ \S+ \| [\d,]+ \| [\d.]+ days \| \d+ days \| [\d,]+ \|"]),
+    ("published_runs.py", [], [r"\| hf-blog-llama2-70b-fsdp-2x8 \| 2 x 8 a100-80gb \| multi_node \| [\d.,]+ h \|",
+                               r"\| one_node \| \d+ \| [\d.]+ \| [\d.]+-[\d.]+ \|"]),
     ("eval_stderr.py", ["--data", str(REPO.parent / "shared/data")], [r"\| [^|]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|"]),
     ("select_embed_bench.py", [], [r"ours .*: NMI 0\.\d{3}", r"TruncatedSVD 64: NMI 0\.\d{3}"]),
 ]  # fmt: skip

@@ -89,3 +89,39 @@ def test_check_inputs_reports_a_config_only_model_dir(tmp_path):
     assert run.exit_code == 1
     assert f"base_model {FIXTURE_70B} has a config.json but no weight files" in run.output
     assert "the config has no datasets" in run.output
+
+
+def test_planning_for_other_hardware_does_not_check_this_machines_ram_and_disk(tmp_path):
+    # Issue 22, item 9: --ram/--disk defaulted to this machine (a 24 GiB CI box), so sizing an 8 x A100 node
+    # failed its host RAM and disk checks unless both were given
+    config = full_ft(zero3_json(tmp_path, offload=True))
+    run = fit(tmp_path, config, "--gpu-type", "a100-80gb", "--gpus", "8")
+    assert run.exit_code == 0, run.output
+    out = " ".join(run.output.split())
+    assert "host RAM / node │ 1.51 TiB │ not given │ skip" in out and "give --ram GiB" in out
+    assert "give --disk GiB" in out and "RAM not given, disk not given" in out
+    given = fit(tmp_path, config, "--gpu-type", "a100-80gb", "--gpus", "8", "--ram", "1024", "--disk", "4000")
+    assert given.exit_code == 1 and "host RAM / node: needs 1.51 TiB, has 1.00 TiB" in given.output
+
+
+def test_a_token_count_is_a_total_not_a_trainable_count(tmp_path):
+    run = fit(tmp_path, full_ft(zero3_json(tmp_path, True), sample_packing=True), *A100_NODE, "--gpu-type",
+              "a100-80gb", "--tokens-per-epoch", "645000000")  # fmt: skip
+    out = " ".join(run.output.split())
+    assert "645,000,000 │ │ info │ a total (the trainable share not known)" in out
+    assert "645,000,000 trainable" not in out
+    as_json = fit(tmp_path, full_ft(zero3_json(tmp_path, True), sample_packing=True), *A100_NODE, "--gpu-type",
+                  "a100-80gb", "--tokens-per-epoch", "645000000", "--json")  # fmt: skip
+    time = json.loads(as_json.stdout)["time"]
+    assert time["tokens_per_epoch"] == 645_000_000 and time["trainable_tokens_per_epoch"] is None
+
+
+def test_offline_without_base_model_says_to_give_a_local_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = {**full_ft(zero3_json(tmp_path, True)), "base_model": "meta-llama/Llama-2-70b-hf"}
+    run = fit(tmp_path, config, *A100_NODE)
+    assert run.exit_code == 1 and "Traceback" not in run.output
+    assert len(run.output.strip().splitlines()) == 1, run.output
+    assert "meta-llama/Llama-2-70b-hf" in run.output and "give --base-model DIR" in run.output
+    local = fit(tmp_path, config, *A100_NODE, "--base-model", str(FIXTURE_70B))
+    assert local.exit_code == 0, local.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -220,3 +221,219 @@ def test_keys_axolotl_would_drop_are_refused(tmp_path):
     assert run.exit_code == 1
     assert "recipe keys: needs num_epoch (did you mean num_epochs?), prefligh" in run.output
     assert "override: [recipe_keys]" in run.output
+
+
+def fsdp_full_ft(**over) -> dict:
+    """The 70B full fine-tune under FSDP instead of DeepSpeed, packed."""
+    base = {k: v for k, v in full_ft(Path("unused.json")).items() if k != "deepspeed"}
+    return {**base, "fsdp": ["full_shard", "auto_wrap"], "sample_packing": True, **over}
+
+
+def timed(tmp_path: Path, config: dict, *args: str) -> dict:
+    run = fit(tmp_path, config, "--json", *args)
+    out = json.loads(run.stdout)
+    assert "time" in out, run.output
+    return out
+
+
+def test_unpacked_steps_follow_the_rows_not_the_tokens(tmp_path, llama7b):
+    # Issue 22, item 1: an Alpaca-like run (52,002 rows, micro batch 4, accumulation 4, 8 GPUs) has 407 steps per
+    # epoch; cutting its tokens into sequence_len-long sequences gave 105
+    alpaca = {**BASE, "base_model": str(llama7b), "sequence_len": 512, "micro_batch_size": 4}
+    alpaca |= {"gradient_accumulation_steps": 4, "sample_packing": False, "fsdp": "full_shard auto_wrap"}
+    hw = ("--gpu-type", "a100-80gb", "--gpus", "8", "--tokens-per-epoch", "6760260")
+    t = timed(tmp_path, alpaca, *hw, "--rows-per-epoch", "52002")["time"]
+    assert t["steps_per_epoch"] == math.ceil(52002 / (4 * 4 * 8)) == 407
+    assert t["rows_per_epoch"] == 52002 and t["sequences_per_epoch"] == 52002
+    without = fit(tmp_path, alpaca, *hw)
+    assert without.exit_code == 0 and "not timed" in without.output and "--rows-per-epoch" in without.output
+    # per-micro-batch costs follow the rows too: a Platypus-like 4-bit run, one GPU, 16 rows per step
+    platypus = {**BASE, "base_model": str(FIXTURE_70B), "adapter": "qlora", "load_in_4bit": True, "lora_r": 16}
+    platypus |= {"lora_target_linear": True, "gradient_accumulation_steps": 16, "sample_packing": False}
+    q = timed(
+        tmp_path, platypus, "--gpu-type", "a100-80gb", "--tokens-per-epoch", "8624396", "--rows-per-epoch", "24926"
+    )
+    assert q["time"]["steps_per_epoch"] == math.ceil(24926 / 16) == 1558
+    one_row = timed(tmp_path, {**platypus, "gradient_accumulation_steps": 1}, "--gpu-type", "a100-80gb",
+                    "--tokens-per-epoch", "346", "--rows-per-epoch", "1")["time"]  # fmt: skip
+    assert q["time"]["step_dequantization_seconds"] == pytest.approx(16 * one_row["step_dequantization_seconds"])
+
+
+def test_attention_context_of_a_token_count(tmp_path):
+    # Issue 22, item 2: with --tokens-per-epoch the context was sequence_len / 2 although causal attention's half
+    # is already in the 2Ldc FLOPs; without rows a packed sequence is one document of sequence_len tokens
+    from prep.sizing.runtime import flops_per_token
+    from prep.sizing.workload import from_tokens
+
+    plan = plan_from_config({**fsdp_full_ft()}, tmp_path)
+    assert from_tokens(plan, 5e8, "given").attention_context == 4096
+    with_rows = from_tokens(plan, 5e8, "given", rows=1e6).attention_context  # rows of 500 tokens on average
+    assert 500 < with_rows < 1000
+    shape = load_shape(str(FIXTURE_70B))
+    t = timed(tmp_path, fsdp_full_ft(), *A100_NODE, "--tokens-per-epoch", "5e8")["time"]
+    assert t["flops_per_token"] == pytest.approx(flops_per_token(plan, shape, 4096, 0) / ASSUMED_PACKING)
+
+
+@pytest.mark.parametrize("form", ["full_shard auto_wrap offload", ["full_shard", "offload"]])
+def test_the_fsdp_string_form_and_fsdp_config_give_the_same_memory_and_time(tmp_path, form):
+    hw = (*A100_NODE, "--nodes", "2", "--tokens-per-epoch", "1e8")
+    words = timed(tmp_path, fsdp_full_ft(fsdp=form), *hw)
+    block = timed(tmp_path, {**fsdp_full_ft(fsdp=None), "fsdp_config": {"fsdp_offload_params": True}}, *hw)
+    assert words["memory"] == block["memory"] and words["time"] == block["time"]
+    assert block["memory"]["host_per_node_bytes"] > 300 * 2**30 and block["time"]["step_cpu_adam_seconds"] > 0
+
+
+def test_hybrid_shard_gathers_inside_the_node_and_all_reduces_across(tmp_path):
+    hw = (*A100_NODE, "--nodes", "2", "--tokens-per-epoch", "1e8")
+    hybrid = timed(tmp_path, fsdp_full_ft(fsdp_config={"sharding_strategy": "HYBRID_SHARD"}), *hw)["time"]
+    full = timed(tmp_path, fsdp_full_ft(), *hw)["time"]
+    assert hybrid["step_gradient_all-reduce_across_nodes_seconds"] > 0
+    assert "step_zero3_communication_(not_hidden)_seconds" not in hybrid  # NVLink keeps up with the compute
+    assert full["step_zero3_communication_(not_hidden)_seconds"] > 0  # the network does not
+
+
+def test_adapters_under_zero3_and_fsdp_gather_their_frozen_base(tmp_path):
+    # Issue 22, item 4: no gather traffic was counted for LoRA/QLoRA under ZeRO-3 or FSDP
+    qlora = fsdp_full_ft(adapter="qlora", load_in_4bit=True, lora_r=64, lora_target_linear=True)
+    hw = (*A100_NODE, "--tokens-per-epoch", "1e8", "--nodes", "2")
+    slow = timed(tmp_path, qlora, *hw, "--inter-node-gbps", "50")["time"]
+    fast = timed(tmp_path, qlora, *hw, "--inter-node-gbps", "3200")["time"]
+    assert slow["step_zero3_communication_(not_hidden)_seconds"] > 0
+    assert slow["seconds_per_step"] > fast["seconds_per_step"]
+    lora = timed(tmp_path, {**qlora, "adapter": "lora", "load_in_4bit": False}, *hw, "--inter-node-gbps", "50")
+    # a 16-bit frozen base moves about 4x the bytes of its 4-bit storage
+    assert (
+        lora["time"]["step_zero3_communication_(not_hidden)_seconds"]
+        > 3 * slow["step_zero3_communication_(not_hidden)_seconds"]
+    )
+
+
+def test_an_8bit_base_has_its_own_cost(tmp_path):
+    # Issue 22, item 5: load_in_8bit reused the NF4 dequantization constants
+    lora = {**fsdp_full_ft(fsdp=None), "adapter": "lora", "lora_r": 16, "lora_target_linear": True}
+    one_gpu = ("--gpu-type", "a100-80gb", "--gpus", "1", "--tokens-per-epoch", "1e7")
+    int8 = timed(tmp_path, {**lora, "load_in_8bit": True}, *one_gpu)["time"]
+    nf4 = timed(tmp_path, {**lora, "adapter": "qlora", "load_in_4bit": True}, *one_gpu)["time"]
+    assert int8["step_int8_matmul_overhead_seconds"] > 0 and "step_dequantization_seconds" not in int8
+    assert nf4["step_dequantization_seconds"] > 0 and "step_int8_matmul_overhead_seconds" not in nf4
+
+
+def test_mfu_of_an_adapter_run_counts_the_model_flops_it_does(tmp_path, llama7b):
+    # Issue 22, item 6: a 7B LoRA reported 0.646 (6 x all parameters), above the utilization the model assumes
+    from prep.sizing.runtime import STACK
+
+    lora = {**BASE, "base_model": str(llama7b), "adapter": "lora", "lora_r": 16, "lora_target_linear": True}
+    t = timed(
+        tmp_path, {**lora, "sample_packing": True}, "--gpu-type", "h200", "--gpus", "1", "--tokens-per-epoch", "1e8"
+    )
+    assert 0.2 < t["time"]["mfu"] < GPUS["h200"].hfu * STACK
+    full = timed(tmp_path, {**BASE, "base_model": str(llama7b), "sample_packing": True}, "--gpu-type", "h200",
+                 "--gpus", "1", "--tokens-per-epoch", "1e8")  # fmt: skip
+    assert abs(full["time"]["mfu"] / H200_7B_MFU - 1) < 0.25
+
+
+def test_the_network_between_nodes_is_given_or_the_gpus_default_and_recorded(tmp_path):
+    hw = (*A100_NODE, "--tokens-per-epoch", "1e8")
+    default = timed(tmp_path, fsdp_full_ft(), *hw, "--nodes", "2")
+    assert default["time"]["inter_node_gbps"] == default["machine"]["inter_node_gbps"] == 1600
+    h100 = timed(tmp_path, fsdp_full_ft(), *hw, "--nodes", "2", "--gpu-type", "h100")
+    assert h100["time"]["inter_node_gbps"] == 3200
+    efa = timed(tmp_path, fsdp_full_ft(), *hw, "--nodes", "2", "--inter-node-gbps", "400")
+    assert (
+        efa["time"]["inter_node_gbps"] == 400 and efa["time"]["seconds_per_step"] > default["time"]["seconds_per_step"]
+    )
+    assert timed(tmp_path, fsdp_full_ft(), *hw)["time"]["inter_node_gbps"] is None  # one node: no network
+    in_recipe = {**fsdp_full_ft(), **PLUGIN, "preflight": {"inter_node_gbps": 400}}
+    assert timed(tmp_path, in_recipe, *hw, "--nodes", "2")["time"]["inter_node_gbps"] == 400
+
+
+def test_deepspeed_zero3_pays_its_hooks_per_layer_and_micro_batch(tmp_path):
+    from prep.sizing.runtime import ZERO3_OVERHEAD_PER_LAYER
+
+    ds = full_ft(zero3_json(tmp_path, offload=False), gradient_accumulation_steps=4, sample_packing=True)
+    t = timed(tmp_path, ds, *A100_NODE, "--nodes", "3", "--tokens-per-epoch", "1e8")["time"]
+    assert t["step_zero3_hooks_seconds"] == pytest.approx(4 * 80 * ZERO3_OVERHEAD_PER_LAYER)
+    assert (
+        "step_zero3_hooks_seconds"
+        not in timed(tmp_path, fsdp_full_ft(), *A100_NODE, "--tokens-per-epoch", "1e8")["time"]
+    )
+
+
+def test_every_time_carries_its_regimes_error_band(tmp_path):
+    from prep.sizing.accuracy import BANDS
+
+    run = fit(tmp_path, fsdp_full_ft(), *A100_NODE, "--tokens-per-epoch", "1e8", "--nodes", "2")
+    assert "published runs like this: several nodes: the model gave x" in " ".join(run.output.split())
+    t = timed(tmp_path, fsdp_full_ft(), *A100_NODE, "--tokens-per-epoch", "1e8", "--nodes", "2")["time"]
+    band = t["error_band"]
+    assert band["regime"] == "multi_node" and band["published_runs"] == BANDS["multi_node"].runs
+    assert band["seconds_low"] == pytest.approx(t["total_seconds"] / BANDS["multi_node"].high)
+    assert band["seconds_high"] == pytest.approx(t["total_seconds"] / BANDS["multi_node"].low)
+
+
+@pytest.mark.parametrize(
+    "option", ["--tokens-per-epoch", "--price-per-gpu-hour", "--rows-per-epoch", "--inter-node-gbps", "--max-days"]
+)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_refused_at_the_option(tmp_path, option, value):
+    run = fit(tmp_path, fsdp_full_ft(), *A100_NODE, "--tokens-per-epoch", "1e8", option, value, "--json")
+    assert run.exit_code == 2 and option in run.output and "Traceback" not in run.output
+    assert [line for line in run.output.splitlines() if line.startswith("Error")] == [
+        f"Error: Invalid value for '{option}': '{value}' is not a finite number"
+    ]
+    assert "NaN" not in run.stdout and "Infinity" not in run.stdout
+
+
+def test_each_change_the_budget_advice_suggests_fits_when_applied(tmp_path, llama7b):
+    # Issue 24: with max_days 1 the token budget prep fit suggested was refused when applied: it left out the time
+    # training waits for the per-epoch evals (inline: a 7B's MMLU + HellaSwag take about an hour on one GPU)
+    from conftest import REPO
+
+    config = {**BASE, "base_model": str(llama7b), "sample_packing": True, "num_epochs": 3, "output_dir": "out"}
+    config |= {
+        "fsdp": ["full_shard", "auto_wrap"],
+        "plugins": [*PLUGIN["plugins"], "plugins.epoch_eval.EpochEvalPlugin"],
+    }
+    config |= {"preflight": {"max_days": 1}}
+    config["epoch_eval"] = {
+        "mode": "inline",
+        "task_data_dir": str(REPO.parent / "shared" / "data"),
+        "tasks": [{"name": "mmlu", "num_fewshot": 5}, {"name": "hellaswag", "num_fewshot": 10}],
+    }
+    hw = ("--gpu-type", "a100-80gb", "--gpus", "8")
+    refused = fit(tmp_path, config, *hw, "--tokens-per-epoch", "1.5e9")
+    assert refused.exit_code == 1, refused.output
+    advice = " ".join(refused.output.split())
+    assert "of training waiting for evals (inline)" in advice
+    nodes = re.search(r"fits: (\d+) nodes of 8 GPUs", advice)
+    epochs = re.search(r"or num_epochs: (\d+) \(", advice)
+    tokens = re.search(r"--tokens-per-epoch (\d+) checks it", advice)
+    assert nodes and epochs and tokens, advice
+    applied = [
+        fit(tmp_path, config, *hw, "--tokens-per-epoch", "1.5e9", "--nodes", nodes[1]),
+        fit(tmp_path, {**config, "num_epochs": int(epochs[1])}, *hw, "--tokens-per-epoch", "1.5e9"),
+        fit(tmp_path, config, *hw, "--tokens-per-epoch", tokens[1]),
+    ]
+    for run in applied:
+        assert run.exit_code == 0, run.output
+    # the same budget given on the command line instead of in the recipe
+    flags = {k: v for k, v in config.items() if k != "preflight"}
+    assert fit(tmp_path, flags, *hw, "--tokens-per-epoch", "1.5e9", "--max-days", "1").exit_code == 1
+    assert fit(tmp_path, flags, *hw, "--tokens-per-epoch", tokens[1], "--max-days", "1").exit_code == 0
+
+
+def test_the_assumed_length_spread_is_the_real_rows(shared_data):
+    # prep/sizing/workload.py: given only counts, rows are log-normal around their mean with the spread of the real
+    # OpenOrca GPT-4 rows in ../shared/data, rendered in the recipes' Llama-2-chat template
+    import statistics
+
+    import pyarrow.parquet as pq
+
+    from prep.sizing.workload import LENGTH_SIGMA, assumed_lengths
+
+    template = len("<s>[INST] <<SYS>>\n\n<</SYS>>\n\n [/INST]  </s>")
+    rows = pq.read_table(shared_data / "openorca" / "openorca_gpt4_sample.parquet").to_pylist()
+    logs = [math.log(len(r["system_prompt"]) + len(r["question"]) + len(r["response"]) + template) for r in rows]
+    assert statistics.pstdev(logs) == pytest.approx(LENGTH_SIGMA, abs=0.01)
+    lengths = assumed_lengths(430, 4096)
+    assert statistics.fmean(lengths) == pytest.approx(430, rel=0.01)

@@ -40,7 +40,7 @@ def _min_nodes(plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Mac
     """Fewest nodes of this kind on which the plan fits the GPUs (and the host RAM, when `host`)."""
     for nodes in range(1, MAX_NODES + 1):
         est = _fits_gpu(plan, shape, cfg, machine, nodes)
-        if est and (not host or est.host_per_node <= machine.ram):
+        if est and (not host or machine.ram is None or est.host_per_node <= machine.ram):
             return nodes
     return None
 
@@ -182,40 +182,58 @@ def fit_findings(
     if on_cpu:
         host += (est.gpu_total - est.gpu["cuda overhead"]) * machine.processes_per_node
         host_note += "; training on CPU: the model states and activations live here too"
-    ok = host <= machine.ram
-    rows.append(
-        Finding(
-            "host_ram",
-            "host RAM / node",
-            fmt(host),
-            fmt(machine.ram),
-            "ok" if ok else "fail",
-            host_note if ok else f"{host_note}. {host_advice(plan, shape, cfg, machine, est)}",
+    if machine.ram is None:
+        note = f"{host_note}; not checked: the target machine's RAM is not known here (give --ram GiB)"
+        rows.append(Finding("host_ram", "host RAM / node", fmt(host), "not given", "skip", note))
+    else:
+        ok = host <= machine.ram
+        rows.append(
+            Finding(
+                "host_ram",
+                "host RAM / node",
+                fmt(host),
+                fmt(machine.ram),
+                "ok" if ok else "fail",
+                host_note if ok else f"{host_note}. {host_advice(plan, shape, cfg, machine, est)}",
+            )
         )
-    )
-    have = min(machine.disk_free, cfg.disk_budget_gb * GiB) if cfg.disk_budget_gb else machine.disk_free
-    have_note = f"{fmt(have)} (budget)" if cfg.disk_budget_gb and have < machine.disk_free else fmt(have)
+    return est, rows + disk_findings(plan, cfg, machine, est)
+
+
+def disk_findings(plan: Plan, cfg: PreflightConfig, machine: Machine, est: Estimate) -> list[Finding]:
+    """Disk per save and for the run against the free space at output_dir (or `disk_budget_gb`); not checked when
+    neither is known (planning for another machine without --disk)."""
+    free = machine.disk_free
+    budget = cfg.disk_budget_gb * GiB if cfg.disk_budget_gb else None
     saves = "unknown count (integer save_steps)" if est.saves is None else f"{est.saves} saves"
-    rows.append(
-        Finding(
-            "disk",
-            "disk / save",
-            fmt(est.disk_per_save),
-            have_note,
-            "ok" if est.disk_per_save <= have else "fail",
-            f"model {fmt(est.disk_model_only)}"
-            + (" + optimizer state" if est.disk_per_save > est.disk_model_only else ""),
-        )
-    )
-    run = est.disk_run()
-    ok = run <= have
     note = (
         f"{saves}, save_total_limit {est.save_total_limit} (+1 while rotating"
         + (f", +{est.held_checkpoints} awaiting their eval" if est.held_checkpoints else "")
         + "), final model "
         f"{fmt(est.disk_final)}; at {plan.output_dir}"
     )
-    rows.append(
+    per_save = f"model {fmt(est.disk_model_only)}" + (
+        " + optimizer state" if est.disk_per_save > est.disk_model_only else ""
+    )
+    run = est.disk_run()
+    if free is None and budget is None:
+        unknown = "not checked: the target machine's free disk is not known here (give --disk GiB)"
+        return [
+            Finding("disk", "disk / save", fmt(est.disk_per_save), "not given", "skip", f"{per_save}; {unknown}"),
+            Finding("disk", "disk / run (peak)", fmt(run), "not given", "skip", f"{note}; {unknown}"),
+        ]
+    have = min(x for x in (free, budget) if x is not None)
+    have_note = f"{fmt(have)} (budget)" if budget is not None and (free is None or budget < free) else fmt(have)
+    ok = run <= have
+    return [
+        Finding(
+            "disk",
+            "disk / save",
+            fmt(est.disk_per_save),
+            have_note,
+            "ok" if est.disk_per_save <= have else "fail",
+            per_save,
+        ),
         Finding(
             "disk",
             "disk / run (peak)",
@@ -223,9 +241,8 @@ def fit_findings(
             have_note,
             "ok" if ok else "fail",
             note if ok else f"{note}. {disk_advice(est, have, plan.save_only_model)}",
-        )
-    )
-    return est, rows
+        ),
+    ]
 
 
 def input_findings(plan: Plan, run_dir: Path, cfg: PreflightConfig) -> list[Finding]:

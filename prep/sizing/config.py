@@ -37,12 +37,24 @@ class PreflightConfig(BaseModel):
         None, gt=0, description="GiB the run may write at output_dir (a quota df does not show); default: free space."
     )
     dataset_rows: int = Field(100, ge=1, description="Rows of each dataset file parsed as its declared type.")
-    max_days: float | None = Field(None, gt=0, description="Wall-clock budget of the training run, in days.")
-    max_gpu_hours: float | None = Field(None, gt=0, description="GPU-hour budget of the training run.")
+    max_days: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Wall-clock budget of the training run, in days."
+    )
+    max_gpu_hours: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="GPU-hour budget of the training run."
+    )
     gpu_type: GpuType | None = Field(
         None, description="GPU to time the run on when none is detected (or the detected one is not in the table)."
     )
-    price_per_gpu_hour: float | None = Field(None, gt=0, description="Prints the run's cost at this price.")
+    price_per_gpu_hour: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Prints the run's cost at this price."
+    )
+    inter_node_gbps: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Network between nodes, Gb/s per node (all ports; e.g. 400 on AWS p4d); default: the GPU type's.",
+    )
     count_sample_rows: int = Field(
         10_000, ge=100, description="Rows tokenized to estimate tokens per epoch when the dataset is larger."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import click
 import psutil
 from pydantic import ValidationError
 
+from prep.paths import is_hub_id
 from prep.sizing.checks import console, run_preflight
 from prep.sizing.config import PreflightConfig
 from prep.sizing.errors import PreflightError
@@ -20,26 +22,73 @@ from prep.sizing.gpus import GPUS, Gpu, gpu_for_device
 from prep.sizing.machine import Machine, free_disk
 from prep.sizing.plan import plan_from_config
 from prep.sizing.recipe import read_recipe
+from prep.sizing.shape import ModelConfigError
 from prep.sizing.timing import Timing
+
+
+class Finite(click.ParamType):
+    """A finite number above `low` (or at it, when `inclusive`): NaN and infinity are refused at the option."""
+
+    name = "number"
+
+    def __init__(self, low: float = 0.0, inclusive: bool = False) -> None:
+        self.low, self.inclusive = low, inclusive
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if number < self.low or (number == self.low and not self.inclusive):
+            self.fail(f"{value!r} must be {'>=' if self.inclusive else '>'} {self.low:g}", param, ctx)
+        return number
+
+
+POSITIVE = Finite()
 
 
 @click.command("fit")
 @click.argument("recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--gpus", type=click.IntRange(min=1), help="GPUs per node (default: the GPUs visible here).")
-@click.option("--gpu-mem", type=click.FloatRange(min=0, min_open=True), help="GiB per GPU (default: the --gpu-type's).")
+@click.option("--gpu-mem", type=POSITIVE, help="GiB per GPU (default: the --gpu-type's).")
 @click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--gpu-type", type=click.Choice(sorted(GPUS)), help="The GPU to time the run on (default: detected).")
 @click.option(
-    "--tokens-per-epoch",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Plan before the mixture exists: training tokens per epoch (replaces counting the dataset).",
+    "--inter-node-gbps",
+    type=POSITIVE,
+    help="The network between nodes, Gb/s per node with all its ports (AWS p4d: 400; DGX A100: 1600); "
+    "default: the --gpu-type's.",
 )
 @click.option(
-    "--price-per-gpu-hour", type=click.FloatRange(min=0, min_open=True), help="Also print the cost at this price."
+    "--tokens-per-epoch",
+    type=POSITIVE,
+    help="Plan before the mixture exists: tokens per epoch, in all (replaces counting the dataset).",
+)
+@click.option(
+    "--rows-per-epoch",
+    type=POSITIVE,
+    help="With --tokens-per-epoch: rows per epoch (needed when the recipe does not pack; sets padding and attention).",
+)
+@click.option("--price-per-gpu-hour", type=POSITIVE, help="Also print the cost at this price.")
+@click.option(
+    "--max-days", type=POSITIVE, help="Wall-clock budget of the run (default: the recipe's preflight.max_days)."
+)
+@click.option(
+    "--max-gpu-hours", type=POSITIVE, help="GPU-hour budget of the run (default: the recipe's preflight.max_gpu_hours)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
-@click.option("--ram", type=click.FloatRange(min=0), help="GiB of host RAM per node (default: available here).")
-@click.option("--disk", type=click.FloatRange(min=0), help="GiB free at output_dir (default: free here).")
+@click.option(
+    "--ram",
+    type=Finite(inclusive=True),
+    help="GiB of host RAM per node (default: available here when timing this machine's GPUs, else not checked).",
+)
+@click.option(
+    "--disk",
+    type=Finite(inclusive=True),
+    help="GiB free at output_dir (default: free here when timing this machine's GPUs, else not checked).",
+)
 @click.option(
     "--base-model",
     help="Read the model's config.json and tokenizer here instead of the recipe's base_model "
@@ -59,8 +108,12 @@ def fit(
     gpu_mem: float | None,
     nodes: int,
     gpu_type: str | None,
+    inter_node_gbps: float | None,
     tokens_per_epoch: float | None,
+    rows_per_epoch: float | None,
     price_per_gpu_hour: float | None,
+    max_days: float | None,
+    max_gpu_hours: float | None,
     as_json: bool,
     ram: float | None,
     disk: float | None,
@@ -77,19 +130,28 @@ def fit(
             config.pop("base_model_config", None)
         pcfg = PreflightConfig.model_validate(config.get("preflight") or {})
         plan = plan_from_config(config, run_dir, str(recipe))
+        if rows_per_epoch is not None and tokens_per_epoch is None:
+            raise click.UsageError("--rows-per-epoch goes with --tokens-per-epoch (a built dataset is counted)")
         gpu = GPUS[gpu_type] if gpu_type else None
-        machine = given_machine(gpus, gpu_mem, nodes, ram, disk, plan.output_dir, gpu)
+        elsewhere = gpus is not None or gpu_mem is not None or gpu_type is not None or nodes > 1
+        machine = given_machine(gpus, gpu_mem, nodes, ram, disk, plan.output_dir, gpu, elsewhere, inter_node_gbps)
+        budgets = {"max_days": max_days, "max_gpu_hours": max_gpu_hours}
         report = run_preflight(
             config,
             run_dir,
-            pcfg.model_copy(update={"override": []}),
+            pcfg.model_copy(update={"override": []} | {k: v for k, v in budgets.items() if v is not None}),
             machine,
             inputs=check_inputs,
             console=None if as_json else console(),
-            timing=Timing(tokens_per_epoch, base_model, price_per_gpu_hour),
+            timing=Timing(tokens_per_epoch, base_model, price_per_gpu_hour, rows_per_epoch),
             raw=config,
             where=str(recipe),
         )
+    except ModelConfigError as e:
+        hint = ""
+        if not base_model and is_hub_id(str(config.get("base_model_config") or config.get("base_model"))):
+            hint = "; without the hub (offline), give --base-model DIR: a local copy of its config.json and tokenizer"
+        raise click.ClickException(f"{e}{hint}") from e
     except PreflightError as e:
         if as_json:  # a refusal still prints its figures: scripts read the time of a run over budget too
             out = report_json(e.report, machine, price_per_gpu_hour) if e.report is not None else {}
@@ -112,6 +174,9 @@ def report_json(report: Report, machine: Machine, price: float | None) -> dict[s
             "gpus_per_node": machine.gpus_per_node,
             "gpu": machine.gpu.key if machine.gpu else None,
             "gpu_mem_bytes": machine.gpu_mem,
+            "inter_node_gbps": report.time.inter_node_gbps if report.time else machine.inter_node_gbps,
+            "ram_bytes": machine.ram,
+            "disk_free_bytes": machine.disk_free,
         },
         "findings": [f.__dict__ for f in report.findings],
     }
@@ -131,11 +196,11 @@ def report_json(report: Report, machine: Machine, price: float | None) -> dict[s
         }
     if report.time is not None:
         out["time"] = report.time.to_json(price)
-        out["time"]["mfu"] = report.time.mfu
+        out["time"]["wall_seconds"] = out["time"]["total_seconds"]
     if report.evals is not None:
         out["evals"] = report.evals
         if "time" in out:  # wall-clock with the time training spends waiting for evals
-            out["time"]["wall_seconds"] = out["time"]["total_seconds"] + report.evals["training_blocked_seconds"]
+            out["time"]["wall_seconds"] += report.evals["training_blocked_seconds"]
     return out
 
 
@@ -147,8 +212,11 @@ def given_machine(
     disk: float | None,
     output_dir: Path,
     gpu: Gpu | None = None,
+    elsewhere: bool = False,
+    inter_node_gbps: float | None = None,
 ) -> Machine:
-    """The hardware described on the command line; what is not given is read from this machine."""
+    """The hardware described on the command line; what is not given is read from this machine, except, when
+    planning for other hardware (`elsewhere`), its RAM and disk, which are then not checked unless given."""
     import torch
 
     here = torch.cuda.device_count()
@@ -167,20 +235,24 @@ def given_machine(
             f"{nodes} node(s) x {gpus} GPU(s)"
             + (f" {gpu.name}" if gpu else "")
             + (f" x {fmt_gib(mem)}" if mem else " (GPU memory not given)"),
-            f"RAM {'given' if ram is not None else 'available here'}",
-            f"disk {'given' if disk is not None else 'free here'}",
+            f"RAM {'given' if ram is not None else 'not given' if elsewhere else 'available here'}",
+            f"disk {'given' if disk is not None else 'not given' if elsewhere else 'free here'}",
         ]
+        + ([f"{inter_node_gbps:g} Gb/s between nodes"] if inter_node_gbps else [])
     )
+    here_ram = None if elsewhere else float(psutil.virtual_memory().available)
+    here_disk = None if elsewhere else free_disk(output_dir)
     return Machine(
         gpus_per_node=gpus,
         gpu_mem=mem,
         gpu_name=gpu.name if gpu else ("given" if mem else "not given (--gpus, --gpu-mem, --gpu-type)"),
         nodes=nodes,
         processes_per_node=max(gpus, 1),
-        ram=ram * GiB if ram is not None else float(psutil.virtual_memory().available),
-        disk_free=disk * GiB if disk is not None else free_disk(output_dir),
+        ram=ram * GiB if ram is not None else here_ram,
+        disk_free=disk * GiB if disk is not None else here_disk,
         described=described,
         gpu=gpu,
+        inter_node_gbps=inter_node_gbps,
     )
 
 

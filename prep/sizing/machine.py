@@ -19,10 +19,11 @@ class Machine:
     gpu_name: str
     nodes: int
     processes_per_node: int  # data-parallel processes per node (what actually shares the model states)
-    ram: float  # host RAM the run can use per node, bytes
-    disk_free: float  # free bytes at output_dir
+    ram: float | None  # host RAM the run can use per node, bytes; None: not known (planning for other hardware)
+    disk_free: float | None  # free bytes at output_dir; None: not known
     described: str  # where the figures come from, for the table
     gpu: Gpu | None = None  # the GPU table entry the time model uses; None: not timed
+    inter_node_gbps: float | None = None  # the nodes' network, all ports of a node; None: the GPU type's default
 
     @property
     def dp(self) -> int:

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from prep.sizing.errors import PreflightError
 
 
+class ModelConfigError(PreflightError):
+    """The base model's config.json could not be read (offline, gated, or a wrong path)."""
+
+
 @dataclass(frozen=True)
 class ModelShape:
     params: int
@@ -38,7 +42,8 @@ def load_shape(model: str, trust_remote_code: bool = False) -> ModelShape:
     try:
         config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
-        raise PreflightError(f"cannot read the config.json of base_model {model!r}: {e}") from e
+        why = " ".join(str(e).split())  # one line, whatever the library wrote
+        raise ModelConfigError(f"cannot read the config.json of base_model {model!r}: {why}") from e
     with torch.device("meta"):
         net = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
     text = config.get_text_config()

@@ -18,7 +18,7 @@ from prep.sizing.machine import Machine
 from prep.sizing.plan import Plan
 from prep.sizing.runtime import STACK, RunTime, Workload, matmul_params, run_time
 from prep.sizing.shape import ModelShape
-from prep.sizing.workload import from_lengths, workload
+from prep.sizing.workload import from_lengths, from_tokens, workload
 
 MAX_NODES = 64
 BLOCKING_EVALS = ("inline", "subprocess")  # epoch_eval modes in which training waits for the eval
@@ -42,6 +42,7 @@ class Timing:
     tokens_per_epoch: float | None = None
     tokenizer: str | None = None  # a local copy of the base model's tokenizer
     price: float | None = None
+    rows_per_epoch: float | None = None  # with tokens_per_epoch: what an unpacked recipe's steps depend on
 
 
 def _gpu(machine: Machine, cfg: PreflightConfig) -> Gpu | None:
@@ -111,6 +112,30 @@ def _eval_rows(
     return figures, rows
 
 
+def training_waits(evals: Mapping[str, Any] | None, rt: RunTime, planned_epochs: float) -> float:
+    """Seconds training waits for the per-epoch evals in a run timed as `rt` (its epochs and their length), by the
+    rule the eval rows state: blocking modes wait out every eval (one per epoch, plus the base model's when the
+    planned run has one); the others only when an eval outlasts an epoch, at each epoch end."""
+    if not evals:
+        return 0.0
+    per_eval = float(evals["seconds_per_epoch"])
+    if evals["mode"] in BLOCKING_EVALS:
+        base = int(evals["evals"]) - math.ceil(planned_epochs)
+        return per_eval * (math.ceil(rt.epochs) + base)
+    return max(per_eval - rt.seconds_per_epoch, 0.0) * math.ceil(rt.epochs)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """`max_days` / `max_gpu_hours` as one test that the check and the advice both use."""
+
+    seconds: float
+    gpu_hours: float
+
+    def over(self, wall_seconds: float, gpus: int) -> bool:
+        return wall_seconds > self.seconds or wall_seconds * gpus / 3600 > self.gpu_hours
+
+
 def time_findings(
     plan: Plan,
     shape: ModelShape,
@@ -141,25 +166,36 @@ def time_findings(
             ],
         )
     try:
-        work = workload(plan, run_dir, timing.tokens_per_epoch, timing.tokenizer, sample=cfg.count_sample_rows)
+        work = workload(
+            plan, run_dir, timing.tokens_per_epoch, timing.tokenizer, cfg.count_sample_rows, timing.rows_per_epoch
+        )
     except PreflightError as e:
         return None, None, [Finding("time", "time / run", "", "", "skip", f"not timed: {e}")]
     nodes, per_node = machine.nodes, machine.processes_per_node
+    gbps = machine.inter_node_gbps or cfg.inter_node_gbps
 
     def timed(p: Plan, w: Workload, n: int) -> RunTime:
-        return run_time(p, shape, w, gpu, n, per_node, trainable)
+        return run_time(p, shape, w, gpu, n, per_node, trainable, gbps)
 
     rt = timed(plan, work, nodes)
     tokenizer = work.counter.tokenizer if work.counter is not None else None
     evals, eval_rows = _eval_rows(config, run_dir, rt, shape, tokenizer)
-    blocking = 0.0
-    if evals and evals["mode"] in BLOCKING_EVALS:
-        blocking = evals["seconds_per_epoch"] * evals["evals"]
-    elif evals:
-        blocking = evals.get("training_waits_seconds", 0.0)
+    blocking = training_waits(evals, rt, plan.epochs)
     if evals:
         evals["training_blocked_seconds"] = blocking
     packing = f", packed {work.packing_efficiency:.1%} full" if work.packing_efficiency else ""
+    trained = (
+        f"{work.trainable:,.0f} trainable" if work.trainable is not None else "a total (the trainable share not known)"
+    )
+    rows_note = f"{work.rows:,.0f} rows -> " if work.rows is not None else ""
+    network = (
+        f"; nodes linked at {rt.inter_node_gbps:,.0f} Gb/s each"
+        + ("" if gbps else f" (the {gpu.key} default; --inter-node-gbps sets yours)")
+        if rt.inter_node_gbps
+        else ""
+    )
+    expected = rt.band.expect(rt.seconds_per_epoch)
+    band = rt.band.describe() + (f", so expect {duration(expected[0])} to {duration(expected[1])}" if expected else "")
     rows = [
         Finding(
             "info",
@@ -167,8 +203,7 @@ def time_findings(
             f"{work.tokens:,.0f}",
             "",
             "info",
-            f"{work.trainable:,.0f} trainable; {work.rows:,.0f} rows -> {work.sequences:,.0f} sequences of "
-            f"{plan.seq_len}{packing}; {work.how}",
+            f"{trained}; {rows_note}{work.sequences:,.0f} sequences of {plan.seq_len}{packing}; {work.how}",
         ),
         Finding(
             "info",
@@ -178,7 +213,7 @@ def time_findings(
             "info",
             f"{rt.steps_per_epoch:,} steps x {rt.seconds_per_step:.2f} s ("
             + ", ".join(f"{k} {v:.2f} s" for k, v in rt.step_parts.items())
-            + f"); {rt.flops_per_token / 1e9:,.1f} GFLOP per token",
+            + f"); {rt.flops_per_token / 1e9:,.1f} GFLOP per token{network}; published runs like this: {band}",
         ),
     ]
     total = rt.total_seconds + blocking
@@ -187,8 +222,7 @@ def time_findings(
     price = timing.price or cfg.price_per_gpu_hour
     if price:
         need += f", ${gpu_hours * price:,.0f}"
-    budget_s = cfg.max_days * 86400 if cfg.max_days else math.inf
-    budget_h = cfg.max_gpu_hours or math.inf
+    budget = Budget(cfg.max_days * 86400 if cfg.max_days else math.inf, cfg.max_gpu_hours or math.inf)
     have = " / ".join(
         x
         for x in (
@@ -197,47 +231,90 @@ def time_findings(
         )
         if x
     )
-    over = total > budget_s or gpu_hours > budget_h
+    over = budget.over(total, rt.gpus)
     note = f"{plan.epochs:g} epochs"
     if evals and blocking:
         note += f" + {duration(blocking)} of training waiting for evals ({evals['mode']})"
+    if expected := rt.band.expect(rt.total_seconds):
+        note += f"; by the band above, expect {duration(expected[0] + blocking)} to {duration(expected[1] + blocking)}"
 
     def fits(r: RunTime) -> bool:
-        t = r.total_seconds + blocking * (r.epochs / plan.epochs)
-        return t <= budget_s and t * r.gpus / 3600 <= budget_h
+        return not budget.over(r.total_seconds + training_waits(evals, r, plan.epochs), r.gpus)
 
     if over:
-        note += ". " + time_advice(
-            plan, work, rt, timed, fits, fits_memory, nodes, per_node, total, gpu_hours, budget_s, budget_h
-        )
+        note += ". " + time_advice(plan, work, timed, fits, fits_memory, nodes, per_node, evals)
     rows.append(Finding("time", "time / run", need, have or "no budget set", "fail" if over else "ok", note))
     return rt, evals, rows + eval_rows
+
+
+def scaled(work: Workload, share: float) -> Workload:
+    """The same kind of epoch with `share` of its rows: what a token budget for the mixture leaves."""
+    return replace(
+        work,
+        tokens=work.tokens * share,
+        trainable=None if work.trainable is None else work.trainable * share,
+        rows=None if work.rows is None else work.rows * share,
+        sequences=work.sequences * share,
+        computed_tokens=work.computed_tokens * share,
+        counted=None,
+    )
+
+
+def token_budget(
+    plan: Plan,
+    work: Workload,
+    timed: Callable[[Plan, Workload, int], RunTime],
+    fits: Callable[[RunTime], bool],
+    nodes: int,
+) -> tuple[float, float | None] | None:
+    """The most tokens (and rows, when counted) per epoch that fit, found by bisection on the same timing as the
+    check, and verified as printed: `--tokens-per-epoch` (and `--rows-per-epoch`) with these values passes."""
+
+    def passes(tokens: float, rows: float | None) -> bool:
+        """As applied: `--tokens-per-epoch tokens [--rows-per-epoch rows]`, and for a counted dataset also the same
+        rows cut down to that share."""
+        given = fits(timed(plan, from_tokens(plan, tokens, work.how, rows), nodes))
+        return given and (work.counted is None or fits(timed(plan, scaled(work, tokens / work.tokens), nodes)))
+
+    def ok(share: float) -> bool:
+        return fits(timed(plan, scaled(work, share), nodes))
+
+    if not ok(1e-9):
+        return None
+    low, high = 0.0, 1.0
+    for _ in range(50):
+        mid = (low + high) / 2
+        low, high = (mid, high) if ok(mid) else (low, mid)
+    tokens = math.floor(work.tokens * low)
+    rows = None if work.rows is None else math.ceil(work.rows * low)
+    while tokens > 0 and not passes(tokens, rows):
+        tokens, rows = math.floor(tokens * 0.995), None if rows is None else math.ceil(rows * 0.995)
+    return (tokens, rows) if tokens > 0 else None
 
 
 def time_advice(
     plan: Plan,
     work: Workload,
-    rt: RunTime,
     timed: Callable[[Plan, Workload, int], RunTime],
     fits: Callable[[RunTime], bool],
     fits_memory: Callable[[int], bool],
     nodes: int,
     per_node: int,
-    total: float,
-    gpu_hours: float,
-    budget_s: float,
-    budget_h: float,
+    evals: Mapping[str, Any] | None,
 ) -> str:
-    """Changes that bring the run within budget, each timed with the same model."""
+    """Changes that bring the run within budget, each timed with the same model and the same test as the check
+    (evals' waits included)."""
     tips = []
     for n in range(nodes + 1, MAX_NODES + 1):
         r = timed(plan, work, n)
         if fits(r) and fits_memory(n):
             tips.append(f"{n} nodes of {per_node} GPUs ({duration(r.total_seconds)}, {r.gpu_hours:,.0f} GPU-h)")
             break
-    epochs = math.floor(min(budget_s / (total / plan.epochs), budget_h / (gpu_hours / plan.epochs)))
-    if 1 <= epochs < plan.epochs:
-        tips.append(f"num_epochs: {epochs} ({duration(total / plan.epochs * epochs)})")
+    for epochs in range(math.ceil(plan.epochs) - 1, 0, -1):
+        r = timed(replace(plan, epochs=float(epochs)), work, nodes)
+        if fits(r):
+            tips.append(f"num_epochs: {epochs} ({duration(r.total_seconds + training_waits(evals, r, plan.epochs))})")
+            break
     if work.counted is not None:
         for seq in (plan.seq_len // 2, plan.seq_len // 4):
             shorter = replace(plan, seq_len=seq)
@@ -249,9 +326,19 @@ def time_advice(
             if fits(r):
                 tips.append(f"sequence_len: {seq} ({w.tokens:,.0f} tokens/epoch left, {duration(r.total_seconds)})")
                 break
-    share = min(budget_s / total, budget_h / gpu_hours)
-    tips.append(
-        f"a token budget of {work.tokens * share * 0.98:,.0f} tokens per epoch for the mixture "
-        f"({share * 98:.0f}% of {work.tokens:,.0f}; prep's select step)"
-    )
+    found = token_budget(plan, work, timed, fits, nodes)
+    if found is None:
+        waits = training_waits(evals, timed(plan, scaled(work, 1e-9), nodes), plan.epochs)
+        tips.append(
+            f"no token budget: the per-epoch evals alone keep training waiting {duration(waits)}, over the budget"
+            if waits
+            else "no token budget fits"
+        )
+    else:
+        tokens, rows = found
+        rows_note = f" in {rows:,} rows (--rows-per-epoch)" if rows is not None else ""
+        tips.append(
+            f"a token budget of {tokens:,} tokens per epoch{rows_note} for the mixture ({tokens / work.tokens:.0%} "
+            f"of {work.tokens:,.0f}; prep's select step; --tokens-per-epoch {tokens} checks it)"
+        )
     return "fits: " + "; or ".join(tips)
