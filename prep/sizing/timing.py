@@ -336,9 +336,10 @@ def time_advice(
         )
     else:
         tokens, rows = found
-        rows_note = f" in {rows:,} rows (--rows-per-epoch)" if rows is not None else ""
+        rows_note = f"{rows:,} rows, " if rows is not None else ""
+        check = f"--tokens-per-epoch {tokens}" + (f" --rows-per-epoch {rows}" if rows is not None else "")
         tips.append(
-            f"a token budget of {tokens:,} tokens per epoch{rows_note} for the mixture ({tokens / work.tokens:.0%} "
-            f"of {work.tokens:,.0f}; prep's select step; --tokens-per-epoch {tokens} checks it)"
+            f"a token budget of {tokens:,} tokens per epoch for the mixture ({rows_note}{tokens / work.tokens:.0%} "
+            f"of {work.tokens:,.0f}; prep's select step; {check} checks it)"
         )
     return "fits: " + "; or ".join(tips)
