@@ -12,30 +12,29 @@ from rich.table import Table
 
 from evals.errors import EvalsError
 from evals.spec import EvalJob
+from prep.cli_errors import CommandGroup
+from prep.cli_types import FiniteFloatRange
+from prep.errors import PrepError
 
 # tables are wide (a column per task, MMLU twice): wrap them at the terminal's width, not at 80 in a pipe
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 
-class Group(click.Group):
-    """User errors (EvalsError, a file that cannot be read) end in one line; `--debug` shows the traceback."""
+class Group(CommandGroup):
+    """prep's error path (prep.cli_errors): user errors (EvalsError, PrepError, a file that cannot be read) end
+    in one line, `--debug` shows the traceback. SIGTERM keeps its default: `evals watch` waits on an eval
+    child, which dies with it (PR_SET_PDEATHSIG), and which an exception would wait for."""
 
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (EvalsError, OSError) as exc:
-            if ctx.meta.get("debug"):
-                raise
-            raise click.ClickException(f"{exc} (--debug for the traceback)") from None
+    fixable = (EvalsError, PrepError, OSError)
+    catch_signals = False
+    after_signal = "."
 
 
 @click.group(cls=Group)
 @click.option("-v", "--verbose", is_flag=True, help="log at INFO (lm-eval is chatty)")
 @click.option("--debug", is_flag=True, help="show the traceback of an error")
-@click.pass_context
-def main(ctx: click.Context, verbose: bool, debug: bool) -> None:
+def main(verbose: bool, debug: bool) -> None:
     """Per-epoch MMLU/HellaSwag reports written by the epoch_eval Axolotl plugin."""
-    ctx.meta["debug"] = debug
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -84,13 +83,19 @@ def report(output_dirs: tuple[Path, ...], out: Path | None) -> None:
 
 @main.command()
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--poll", default=30.0, show_default=True, help="seconds between looks at the queue")
+@click.option(
+    "--poll",
+    default=30.0,
+    show_default=True,
+    type=FiniteFloatRange(min=0.1),
+    help="seconds between looks at the queue (at least 0.1)",
+)
 @click.option("--once", is_flag=True, help="run what is pending now, then exit")
 @click.option(
     "--lease",
     default=300.0,
     show_default=True,
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(min=1),
     help="seconds without renewal after which another watcher takes a running job over",
 )
 def watch(output_dir: Path, poll: float, once: bool, lease: float) -> None:

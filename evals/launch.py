@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from prep.launch import quiet_start
+from prep.launch import console, quiet_start
 
 
 def main() -> None:
     with quiet_start():
         from evals.cli import main as cli
-    cli()
+    console(cli)

@@ -6,6 +6,7 @@ A job is a self-contained JSON file, so the same runner serves the plugin's `sub
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evals.errors import EvalsError
 from prep.io import write_json
+from prep.paths import special_file
 
 Backend = Literal["hf", "vllm"]
+AUTO_BATCH = re.compile(r"auto(:[1-9][0-9]*)?")
 
 
 class TaskSpec(BaseModel):
@@ -28,6 +31,7 @@ class TaskSpec(BaseModel):
     limit: int | float | None = Field(
         default=None,
         gt=0,
+        allow_inf_nan=False,
         description=(
             "rows per (sub)task for this task, overriding the block's limit (MMLU has 57 subtasks, HellaSwag one)"
         ),
@@ -47,8 +51,12 @@ class EvalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tasks: list[TaskSpec] = Field(default_factory=lambda: [t.model_copy() for t in LEADERBOARD_TASKS])
-    limit: int | float | None = Field(default=None, gt=0, description="rows per (sub)task; for tests only")
-    batch_size: int | str = 8
+    limit: int | float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="rows per (sub)task; for tests only"
+    )
+    batch_size: int | str = Field(
+        default=8, description='rows per forward pass: an integer >= 1, or lm-eval\'s "auto" or "auto:N"'
+    )
     include_path: list[str] = Field(default_factory=list, description="extra lm-eval task directories")
     task_data_dir: str | None = Field(
         default=None,
@@ -59,6 +67,20 @@ class EvalSettings(BaseModel):
     )
     backend: Backend = "hf"
     model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model args")
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _batch_size(cls, value: Any) -> int | str:
+        """What lm-eval runs with: a positive integer (also written as a string), "auto" or "auto:N" (N >= 1,
+        re-finding the largest batch N times); `big`, 0 or 1.5 passed before and failed at the first eval."""
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value >= 1:
+                return value
+        elif isinstance(value, str) and AUTO_BATCH.fullmatch(value):
+            return value
+        raise ValueError(f'batch_size is an integer >= 1, "auto" or "auto:N" (N >= 1), not {value!r}')
 
     @field_validator("tasks")
     @classmethod
@@ -145,6 +167,8 @@ class EvalJob(BaseModel):
     @classmethod
     def load(cls, path: Path) -> EvalJob:
         """A job file; one that is not one is an EvalsError naming the file and the first bad field."""
+        if (what := special_file(path)) is not None:
+            raise EvalsError(f"{path}: {what}; give a job file (eval_queue/*/epoch_N.json)")
         try:
             return cls.model_validate_json(path.read_bytes())
         except FileNotFoundError as exc:

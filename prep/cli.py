@@ -2,70 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from prep.card import card_path
-from prep.config import PrepError, load_config
+from prep.cli_errors import CommandGroup
+from prep.config import load_config
 from prep.pipeline import build, manifest_path
-from prep.signals import Terminated, signals_as_exceptions
 from prep.sizing.fit import fit
 
 console = Console(stderr=True)
 
 
-@contextmanager
-def user_errors(debug: bool) -> Iterator[None]:
-    """What the user can fix is one line on stderr (the traceback too with --debug); Ctrl-C and SIGTERM end
-    with the shell's 130 and 143 after the `with` blocks inside have cleaned up. Anything else is a bug and
-    keeps its traceback."""
-    try:
-        with signals_as_exceptions():
-            yield
-    except (PrepError, OSError) as e:
-        if debug:
-            console.print_exception()
-        if isinstance(e, OSError) and e.strerror:  # a file the OS refused: no space, no permission
-            message = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
-        else:
-            message = str(e)
-        leave(1, f"Error: {' '.join(message.split())}")  # one line, whatever a library said
-    except KeyboardInterrupt:
-        leave(130, "Interrupted: nothing was written, the previous outputs are as they were.")
-    except Terminated:
-        leave(143, "Terminated: nothing was written, the previous outputs are as they were.")
-
-
-def leave(code: int, message: str) -> NoReturn:
-    """Exit now that every `with` block has cleaned up, skipping the interpreter's joins of library threads:
-    after a failure, nothing a library thread still holds is worth waiting for."""
-    click.echo(message, err=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def guarded(command: Callable[..., None]) -> Callable[..., None]:
-    """A subcommand run under `user_errors`, with the group's --debug."""
-
-    @wraps(command)
-    def run(*args: Any, **kwargs: Any) -> None:
-        with user_errors(click.get_current_context().find_root().params.get("debug", False)):
-            command(*args, **kwargs)
-
-    return run
-
-
-@click.group()
+@click.group(cls=CommandGroup)
 @click.option("--debug", is_flag=True, help="Show the traceback of an error, not only its one-line message.")
 def main(debug: bool) -> None:
     """Build the curated ShareGPT mixture that the Axolotl recipes train on."""
@@ -93,7 +46,6 @@ def main(debug: bool) -> None:
     default=None,
     help="Processes that run the row filters (default: one per core; 0: none). Same output for any.",
 )
-@guarded
 def build_cmd(
     config_path: Path, out: Path, strict: bool, dropped: Path | None, progress: bool, workers: int | None
 ) -> None:
@@ -103,8 +55,8 @@ def build_cmd(
         config, out, strict=strict, dropped=dropped, progress=progress, workers=workers, config_path=config_path
     )
     print_summary(manifest)
-    for warning in manifest["licences"]["warnings"]:
-        console.print(f"[yellow]warning:[/] {warning}")
+    for warning in [*manifest["warnings"], *manifest["licences"]["warnings"]]:
+        console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
     console.print(f"wrote {out} ({manifest['rows']} rows), {manifest_path(out)} and {card_path(out)}")
 
 
@@ -127,13 +79,12 @@ def print_summary(manifest: dict) -> None:
     for name, audit in manifest["inputs"].items():
         who = f"source {name!r}" if name in manifest["sources"] else name
         for skipped in audit.get("skipped", []):
-            console.print(f"{who}: skipped {skipped['path']}: {skipped['reason']}")
+            console.print(f"{who}: skipped {skipped['path']}: {skipped['reason']}", markup=False)
 
 
 @main.command("decontam-report")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=0), help="Items listed per benchmark.")
-@guarded
 def decontam_report_cmd(manifest: Path, limit: int) -> None:
     """Which benchmark items a `prep build` found in the training rows (MANIFEST is OUT.manifest.json)."""
     from prep.decontam.report import read_report
@@ -154,14 +105,18 @@ def decontam_report_cmd(manifest: Path, limit: int) -> None:
 def compare_cmd(a: Path, b: Path, plot: Path | None) -> None:
     """Two mixtures side by side: A and B are OUT.manifest.json files of `prep build`."""
     from prep.compare import compare_table, plot_shares
+    from prep.io import atomic_output
+    from prep.outputs import refuse_aliases, refuse_companion_names
 
-    try:
-        table, ma, mb = compare_table(a, b)
-    except PrepError as e:
-        raise click.ClickException(str(e)) from e
+    if plot:  # never over a manifest, or the build files beside it
+        refuse_companion_names({"--plot": plot})
+        builds = [(name, m.with_name(m.name.removesuffix(".manifest.json"))) for name, m in (("A", a), ("B", b))]
+        refuse_aliases({"--plot": plot}, [("A", a), ("B", b), *((f"{n}'s output", out) for n, out in builds)])
+    table, ma, mb = compare_table(a, b)
     Console().print(table)
     if plot:
-        plot_shares(a, ma, b, mb, plot)
+        with atomic_output(plot) as f:
+            f.write(plot_shares(a, ma, b, mb))
         console.print(f"wrote {plot}")
 
 
@@ -175,11 +130,11 @@ def compare_cmd(a: Path, b: Path, plot: Path | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--vocab-size", default=2048, show_default=True, type=click.IntRange(min=300, max=1_000_000))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0, max=2**32 - 1))
-@guarded
 def tiny_llama_cmd(text: Path, out: Path, vocab_size: int, seed: int) -> None:
     """Build the 2-layer random Llama that recipes/smoke-tiny.yml trains on CPU."""
-    from prep.tiny_llama import build_tiny_llama, conversation_texts
+    from prep.tiny_llama import build_tiny_llama, check_out, conversation_texts
 
+    check_out(out, text)
     for _ in conversation_texts(text):
         pass  # a bad line fails now, before torch and transformers load (and print their own noise)
     build_tiny_llama(out, conversation_texts(text), vocab_size=vocab_size, seed=seed)

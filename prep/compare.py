@@ -1,25 +1,94 @@
 """`prep compare A.manifest.json B.manifest.json`: two mixtures side by side (shares, rows and tokens per
-source, variety, GPT-4 share, scores, licences), as a table and, with --plot, a bar chart of the shares."""
+source, variety, GPT-4 share, scores, licences), as a table and, with --plot, a bar chart of the shares. Each
+manifest's fields are checked before any is shown: a damaged one is one line naming the file and the key."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from rich.table import Table
 
-from prep.card import save_png, source_tokens
-from prep.config import PrepError
+from prep.card import png, source_tokens
+from prep.errors import PrepError, validation_message
+from prep.manifests import HINT, read_manifest
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+
+class _SourceCounts(_Open):
+    kept: int = Field(ge=0)
+
+
+class _Lengths(_Open):
+    rows: int = Field(0, ge=0)
+    total: int = Field(0, ge=0)
+    mean: float = Field(0, ge=0)
+
+
+class _Curation(_Open):
+    steps: list[str]
+
+
+class _Config(_Open):
+    curation: _Curation
+
+
+class _Licences(_Open):
+    kept: dict[str, str] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class _Scores(_Open):
+    mean: float = 0
+    p50: float = 0
+
+
+class _Select(_Open):
+    rows_before: int = Field(0, ge=0)
+    variety_before: float = 0
+    variety_after: float = 0
+    clusters: int = 0
+    gpt4_share_before: float = 0
+    gpt4_share_after: float = 0
+    scores_after: _Scores = Field(default_factory=_Scores)
+    budget: dict[str, int] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> _Select:
+        """A select step that kept rows reports every figure compare shows."""
+        if self.rows_before and (missing := sorted(set(type(self).model_fields) - self.model_fields_set)):
+            raise ValueError(f"steps.select lacks {', '.join(missing)}")
+        return self
+
+
+class _Steps(_Open):
+    select: _Select | None = None
+
+
+class _Manifest(_Open):
+    """The fields `prep compare` reads; the rest of a manifest may be anything."""
+
+    rows: int = Field(ge=0)
+    sources: dict[str, _SourceCounts]
+    mix_shares: dict[str, float]
+    config: _Config
+    lengths: dict[str, _Lengths | str] = Field(default_factory=dict)
+    steps: _Steps = Field(default_factory=_Steps)
+    licences: _Licences | None = None
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
+    manifest = read_manifest(path)
+    if "sources" not in manifest or "mix_shares" not in manifest:
+        raise PrepError(f"{path}: not a `prep build` manifest (no `sources`/`mix_shares`); {HINT}")
     try:
-        manifest = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as e:
-        raise PrepError(f"{path}: cannot read a build manifest: {e}") from e
-    if not isinstance(manifest, dict) or "sources" not in manifest or "mix_shares" not in manifest:
-        raise PrepError(f"{path}: not a `prep build` manifest (no `sources`/`mix_shares`); give OUT.manifest.json")
+        _Manifest.model_validate(manifest)
+    except ValidationError as e:
+        raise PrepError(f"{path}: a damaged build manifest: {validation_message(e)}; rebuild it") from e
     return manifest
 
 
@@ -31,7 +100,7 @@ def rows(manifest: dict[str, Any], sources: list[str]) -> list[tuple[str, str]]:
     out = [("rows", f"{manifest['rows']:,}"), (unit, f"{total:,}")]
     for s in sources:
         kept = manifest["sources"].get(s, {}).get("kept")
-        share = manifest["mix_shares"].get(s)
+        share = manifest["mix_shares"].get(s, 0.0)
         out.append(
             (f"  {s}", "-" if kept is None else f"{kept:,} rows, {share:.1%}, {source_tokens(manifest, s):,} {unit}")
         )
@@ -52,7 +121,7 @@ def rows(manifest: dict[str, Any], sources: list[str]) -> list[tuple[str, str]]:
         out += [
             (m, "-") for m in ("variety (effective clusters)", "GPT-4 share", "score mean / p50 (selected)", "budget")
         ]
-    licences = manifest.get("licences", {})
+    licences = manifest.get("licences") or {}
     out.append(("licences kept", ", ".join(sorted(set(licences.get("kept", {}).values()))) or "-"))
     out.append(("licence warnings", str(len(licences.get("warnings", []))) if licences else "-"))
     out.append(("steps", ", ".join(manifest["config"]["curation"]["steps"])))
@@ -71,7 +140,8 @@ def compare_table(a: Path, b: Path) -> tuple[Table, dict[str, Any], dict[str, An
     return table, ma, mb
 
 
-def plot_shares(a: Path, ma: dict[str, Any], b: Path, mb: dict[str, Any], out: Path) -> None:
+def plot_shares(a: Path, ma: dict[str, Any], b: Path, mb: dict[str, Any]) -> bytes:
+    """The two mixtures' shares per source as a bar chart (PNG bytes)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,5 +155,4 @@ def plot_shares(a: Path, ma: dict[str, Any], b: Path, mb: dict[str, Any], out: P
     ax.set_xticks(list(x), sources, rotation=20, ha="right")
     ax.set_ylabel("share of rows")
     ax.legend()
-    save_png(out, fig)
-    plt.close(fig)
+    return png(fig)

@@ -32,6 +32,11 @@ class SourceConfig(BaseModel):
     revision: str | None = None
     teacher: str | None = Field(None, description="completion model; inferred from file names when unset")
     licence: str | None = Field(None, description="the dataset card's licence id (mit, apache-2.0, cc-by-nc-4.0, ...)")
+    shares_files: bool = Field(
+        False,
+        description="read files an earlier source also reads, on purpose (to upsample them, say); without it a "
+        "file named by two sources is an error, since each would add every row again",
+    )
 
     @field_validator("format")
     @classmethod
@@ -86,7 +91,9 @@ class CurationConfig(BaseModel):
 class MixtureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seed: int = Field(42, ge=0, lt=2**32, description="numpy and MinHash take unsigned 32-bit seeds")
+    seed: int = Field(
+        42, ge=0, lt=2**32, strict=True, description="numpy and MinHash take unsigned 32-bit seeds (`true` is no seed)"
+    )
     sources: list[SourceConfig] = Field(min_length=1)
     curation: CurationConfig = Field(default_factory=lambda: CurationConfig())
 

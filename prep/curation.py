@@ -63,6 +63,10 @@ class Step:
         write over them, and the manifest lists them so a build can be audited."""
         return {}
 
+    def warnings(self) -> list[str]:
+        """What the user must hear about once the step ran (the build prints them, the manifest lists them)."""
+        return []
+
 
 class RowFilter(Step):
     """A check on one row. `check` may run in a worker process, so it keeps no state; `book` runs in the main

@@ -8,8 +8,12 @@ import os
 import signal
 from contextlib import AbstractContextManager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from prep.signals import handling
+
+if TYPE_CHECKING:
+    from prep.cli_errors import CommandGroup
 
 
 def _leave(signum: int, frame: FrameType | None) -> None:
@@ -23,8 +27,14 @@ def quiet_start() -> AbstractContextManager[None]:
     return handling(_leave)
 
 
+def console(cli: CommandGroup) -> None:
+    """Run a command line as its console script: it leaves with os._exit after an error (prep.cli_errors)."""
+    cli.exit_hard = True
+    cli()
+
+
 def main() -> None:
     """`prep`."""
     with quiet_start():
         from prep.cli import main as cli
-    cli()
+    console(cli)

@@ -8,9 +8,12 @@ a hub id; anything else is a local path that is missing. Hub names may hold dots
 
 from __future__ import annotations
 
+import errno
+import fnmatch
 import glob
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,39 +67,157 @@ def resolve_path(
     compressed: tuple[str, ...] = (".json", ".jsonl"),
 ) -> Local | Hub:
     """What `spec` names: the readable files (format suffix in `formats`, compressed only for `compressed`
-    formats) with the ones skipped and why, or a hub id. A directory is listed (through `patterns` when
-    given, recursively when `recursive`); a glob is expanded. Raises PrepError when nothing readable is named."""
+    formats), each once whatever links or overlapping patterns name it, with the ones skipped and why, or a
+    hub id. A directory is listed (through `patterns` when given, recursively when `recursive`); a glob is
+    expanded. Raises PrepError when nothing readable is named, or when `spec` is no file or directory (a FIFO
+    would block the read for ever)."""
+    if not spec.strip():
+        raise PrepError("an empty path: give a file, glob or directory, or a hub id")
     path = Path(spec).expanduser()
     if base is not None and not path.is_absolute():
         path = base / path
+    if what := special_file(path):
+        raise PrepError(f"{path}: {what}; give a regular file or a directory")
     if path.is_file():
         if reason := _unreadable(path, formats, compressed):
             raise PrepError(f"{path}: {reason}")
         return Local([path])
     if path.is_dir():
         names = [patterns] if isinstance(patterns, str) else patterns or ["**/*" if recursive else "*"]
-        candidates = {Path(f) for n in names for f in glob.glob(str(path / n), recursive=recursive)}
+        found = [_glob(str(path / n), recursive) for n in names]
     elif glob.has_magic(spec):
-        candidates = {Path(f) for f in glob.glob(str(path), recursive=True)}
+        found = [_glob(str(path), recursive=True)]
     elif is_hub_id(spec):
         return Hub(spec)
     else:
         raise PrepError(
             f"{spec}: no such file or directory (looked at {path.absolute()}), and not a hub id (owner/name)"
         )
-    files, skipped = [], []
-    for f in sorted(candidates):
-        if f.is_dir():
+    files: list[Path] = []
+    skipped = list(dict.fromkeys(s for _, walk_skips in found for s in walk_skips))
+    first: dict[str, Path] = {}  # real path -> the name it is read under
+    for f in sorted({f for matches, _ in found for f in matches}):
+        if what := special_file(f):
+            skipped.append((f, what))
+        elif f.is_dir():
             if not recursive:
                 skipped.append((f, "a directory (sub-directories are not read)"))
         elif reason := _unreadable(f, formats, compressed):
             skipped.append((f, reason))
+        elif (real := os.path.realpath(f)) in first:
+            skipped.append((f, f"the same file as {first[real]} (read once)"))
         else:
+            first[real] = f
             files.append(f)
     if not files:
-        found = f"; skipped: {', '.join(f'{p.name} ({r})' for p, r in skipped[:3])}" if skipped else ""
-        raise PrepError(f"{spec}: no {'/'.join(formats)} files there{found}")
+        shown = f"; skipped: {', '.join(f'{p.name} ({r})' for p, r in skipped[:3])}" if skipped else ""
+        raise PrepError(f"{spec}: no {'/'.join(formats)} files there{shown}")
     return Local(files, skipped)
+
+
+SKIP_KINDS = (  # the reasons a named file is not read, as `skipped_by_reason` counts them
+    "a hidden file",
+    "unsupported file type",
+    "a directory that cannot be listed",
+    "a directory",
+    "not a regular file",
+    "a broken symbolic link",
+    "a symbolic link loop",
+    "the same file as",
+)
+
+
+def skip_kind(reason: str) -> str:
+    """The kind of a skip reason (its detail left out), to count skips by."""
+    return next((kind for kind in SKIP_KINDS if reason.startswith(kind)), reason)
+
+
+FILE_TYPE_NAMES = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def special_file(path: Path) -> str | None:
+    """Why `path` can be neither read as a file nor listed (a FIFO, a device, a broken link), or None when it is
+    a regular file, a directory or nothing at all."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"a broken symbolic link (to {os.readlink(path)})" if path.is_symlink() else None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        return f"cannot be looked at ({e.strerror or e})"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return f"not a regular file ({FILE_TYPE_NAMES.get(stat.S_IFMT(mode), 'a special file')})"
+
+
+PIPE_NAMES = re.compile(r"/dev/stdin|/dev/fd/\d+|/proc/self/fd/\d+")  # a pipe the shell feeds: `-`, `<(...)`
+
+
+def refuse_special(path: Path, what: str) -> None:
+    """A file read whole (a config, a recipe, a job) must be a regular file, or a pipe named as the shell
+    hands one over (/dev/stdin, /dev/fd/N): a FIFO by name may have no writer, and reading it would wait for
+    ever; a device never ends."""
+    if (reason := special_file(path)) and not (reason.endswith("(a FIFO)") and PIPE_NAMES.fullmatch(str(path))):
+        raise PrepError(f"{path}: {reason}; give the {what} as a regular file (or a pipe as /dev/stdin)")
+
+
+def _glob(pattern: str, recursive: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """What glob.glob(pattern, recursive=recursive) matches (hidden names only where the pattern spells the dot),
+    with the directories it could not walk and why. `**` does not follow a symbolic link back into a directory
+    it is already inside: glob walked such a loop 40 levels deep, reading each file 40 times (and, with two
+    links, for ever)."""
+    parts = Path(pattern).parts
+    start = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    root = Path(*parts[:start]) if start else Path(".")
+    if start == len(parts):
+        return ([root] if os.path.lexists(root) else []), []
+    found: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+
+    def entries(d: Path, hidden: bool) -> list[Path]:
+        try:
+            with os.scandir(d) as it:
+                return sorted(d / e.name for e in it if hidden or not e.name.startswith("."))
+        except OSError as e:
+            skipped.append((d, f"a directory that cannot be listed ({e.strerror or e})"))
+            return []
+
+    def inside(entry: Path, rest: tuple[str, ...], ancestors: frozenset[str]) -> None:
+        if not rest:
+            found.append(entry)
+        elif entry.is_dir():
+            match(entry, rest, ancestors | {os.path.realpath(entry)})
+
+    def match(d: Path, rest: tuple[str, ...], ancestors: frozenset[str]) -> None:
+        part, tail = rest[0], rest[1:]
+        if part == "**" and recursive:
+            if tail:
+                match(d, tail, ancestors)  # zero directories deep
+            for entry in entries(d, hidden=False):
+                if not tail:
+                    found.append(entry)
+                if not entry.is_dir():
+                    continue
+                if (real := os.path.realpath(entry)) in ancestors:
+                    skipped.append((entry, f"a symbolic link loop (back to {real}; not followed)"))
+                    continue
+                match(entry, rest, ancestors | {real})
+        elif glob.has_magic(part):
+            for entry in entries(d, hidden=part.startswith(".")):
+                if fnmatch.fnmatchcase(entry.name, "*" if part == "**" else part):
+                    inside(entry, tail, ancestors)
+        elif os.path.lexists(d / part):
+            inside(d / part, tail, ancestors)
+
+    if root.is_dir():
+        match(root, parts[start:], frozenset({os.path.realpath(root)}))
+    return found, skipped
 
 
 def _unreadable(path: Path, formats: tuple[str, ...], compressed: tuple[str, ...]) -> str | None:

@@ -17,15 +17,16 @@ import orjson
 from tqdm import tqdm
 
 from prep.adapters import ADAPTERS
-from prep.card import write_card
+from prep.card import PLOTS, card_files, card_path, plot_path
 from prep.config import MixtureConfig, PrepError
+from prep.ids import UniqueIds
 from prep.io import HashingWriter, Outputs
 from prep.ledger import Ledger
 from prep.licences import licence_report
-from prep.outputs import refuse_aliases
+from prep.outputs import refuse_aliases, refuse_companion_names
 from prep.paths import Hub, Local
 from prep.provenance import provenance
-from prep.readers import open_source, resolve_source
+from prep.readers import open_source, refuse_shared_files, resolve_source
 from prep.rows import MalformedRow, Row
 from prep.screen import Screen, Screened, Screening, default_workers
 from prep.spill import Spill
@@ -82,12 +83,14 @@ def read(
     wheres: list[Local | Hub],
     ledger: Ledger,
     inputs: dict[str, Any],
+    ids: UniqueIds,
     *,
     strict: bool,
     progress: bool,
 ) -> Iterator[Batch]:
-    """Stage 1: every source's records through its format's adapter, in batches of BATCH rows; `inputs` gets
-    what each source read (its files with their hashes, or its hub id) as it goes."""
+    """Stage 1: every source's records through its format's adapter, in batches of BATCH rows, each row's id
+    made unique in the build (`ids` counts the renames); `inputs` gets what each source read (its files with
+    their hashes, or its hub id) as it goes."""
     batch = Batch()
     for source_index, source in enumerate(config.sources):
         adapter = ADAPTERS[source.format]
@@ -112,11 +115,17 @@ def read(
             batch.sources.append(source_index)
             batch.wheres.append(where)
             batch.rows.append(row)
-            batch.lines.append(orjson.dumps(row.to_json()))
             if len(batch.rows) == BATCH:
-                yield batch
+                yield lined(batch, ids)
                 batch = Batch()
-    yield batch
+    yield lined(batch, ids)
+
+
+def lined(batch: Batch, ids: UniqueIds) -> Batch:
+    """The batch with its rows' ids made unique and their JSON lines written, as the workers and spill take them."""
+    ids.assign(batch.rows)
+    batch.lines = [orjson.dumps(row.to_json()) for row in batch.rows]
+    return batch
 
 
 def keep(batch: Batch, screened: Screened, curation: Curation, ledger: Ledger, spill: Spill) -> None:
@@ -200,9 +209,18 @@ def build(
     output. Where the sources are, that no output overwrites an input, and what the steps load are all
     checked before any row is read."""
     wheres = [resolve_source(s) for s in config.sources]
+    refuse_shared_files(config.sources, wheres)
     curation = curation_steps(config, progress=progress)
     step_inputs = {key: audit for step in curation.all() for key, audit in step.inputs().items()}
-    outputs = {"--out": out, "its manifest": manifest_path(out), **({"--dropped": dropped} if dropped else {})}
+    refuse_companion_names({"--out": out, **({"--dropped": dropped} if dropped else {})})
+    plots = {f"its {plot} plot": plot_path(out, plot) for plot in PLOTS}
+    outputs = {
+        "--out": out,
+        "its manifest": manifest_path(out),
+        "its data card": card_path(out),
+        **plots,
+        **({"--dropped": dropped} if dropped else {}),
+    }
     inputs = [
         *(
             (f"source {s.name!r}", f)
@@ -232,27 +250,53 @@ def build(
                 default_workers() if workers is None else workers,
             )
         )
-        batches = read(config, wheres, ledger, read_inputs, strict=strict, progress=progress)
+        ids = UniqueIds()
+        batches = read(config, wheres, ledger, read_inputs, ids, strict=strict, progress=progress)
         screen(batches, screening, curation, ledger, spill)
         kept = select(curation, spill, ledger)
         sha256 = write(staged.open(out), spill, kept, progress)
         row_sources = np.frombuffer(spill.sources, dtype=np.uint16)
         for name, count in zip(names, np.bincount(row_sources[kept], minlength=len(names)).tolist(), strict=True):
             ledger.kept[name] += count
-        manifest = make_manifest(config, out, sha256, ledger, curation, {**read_inputs, **step_inputs})
+        manifest = make_manifest(config, out, sha256, ledger, curation, {**read_inputs, **step_inputs}, ids)
         manifest["lengths"] = curation.lengths.report(kept, row_sources, names)
         if config.curation.tokenizer:  # counted on the output as written, still a temp until the commit
             manifest["tokens"] = manifest_tokens(staged.written(out), config.curation.tokenizer, progress)
         staged.open(manifest_path(out)).write(
             orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
         )
+        card = card_files(out, manifest)  # a readable digest of the manifest, committed with it
+        for path, content in card.items():
+            staged.open(path).write(content)
+        for path in plots.values():
+            if path not in card:
+                staged.remove(path)  # an earlier build's plot: the new card has none
         staged.commit()
-    write_card(out, manifest)  # a readable digest of the manifest, written once both are in place
     return manifest
 
 
+def build_warnings(ledger: Ledger, curation: Curation, ids: UniqueIds) -> list[str]:
+    """What the user must hear about a build that ran: sources that gave nothing, renamed ids, steps' warnings."""
+    warnings = [f"source {name!r} read no rows; check its path and files" for name, n in ledger.read.items() if not n]
+    warnings += [
+        f"source {name!r}: {n} rows repeated an earlier row's id and were renamed ID#2, ID#3, ... (manifest "
+        "`renamed_ids`)"
+        for name, n in ids.renamed.items()
+    ]
+    warnings += [w for step in curation.all() for w in step.warnings()]
+    if not ledger.totals()["kept"]:
+        warnings.append("the output has 0 rows: every row read was dropped (see the drop reasons)")
+    return warnings
+
+
 def make_manifest(
-    config: MixtureConfig, out: Path, sha256: str, ledger: Ledger, curation: Curation, inputs: dict[str, Any]
+    config: MixtureConfig,
+    out: Path,
+    sha256: str,
+    ledger: Ledger,
+    curation: Curation,
+    inputs: dict[str, Any],
+    ids: UniqueIds,
 ) -> dict[str, Any]:
     total_kept = ledger.totals()["kept"]
     reports = {f.name: f.report() for f in curation.filters}
@@ -274,6 +318,8 @@ def make_manifest(
         "mix_shares": {n: round(s / max(total_kept, 1), 4) for n, s in ledger.kept.items()},
         "licences": licence_report({s.name: s.licence for s in config.sources}, dict(ledger.kept)),
         # per source, then per step that read files (decontam's benchmarks): the files read (path, bytes,
-        # sha256) and the ones skipped, or the hub id
+        # sha256) and the ones skipped with their count by reason, or the hub id
         "inputs": inputs,
+        "renamed_ids": {name: ids.renamed[name] for name in ledger.sources},
+        "warnings": build_warnings(ledger, curation, ids),
     }

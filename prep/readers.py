@@ -6,8 +6,12 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import io
+import itertools
 import lzma
+import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +21,10 @@ import ijson
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+from ijson.common import ObjectBuilder
 
 from prep.config import PrepError, SourceConfig
-from prep.paths import Hub, Local, file_kind, hub_offline, resolve_path
+from prep.paths import Hub, Local, file_kind, hub_offline, resolve_path, skip_kind
 from prep.rows import RawRecord
 
 FORMATS = (".parquet", ".jsonl", ".json")
@@ -38,7 +43,8 @@ def open_binary(path: Path) -> BinaryIO:
     if compression == ".zst":
         import zstandard
 
-        return cast(BinaryIO, zstandard.open(path, "rb"))
+        # zstandard's reader has no readline: JSONL in .zst failed at its first line
+        return cast(BinaryIO, io.BufferedReader(zstandard.open(path, "rb"), buffer_size=1 << 20))
     openers: dict[str, Callable[[Path, str], Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
     opener = openers.get(compression)
     return cast(BinaryIO, opener(path, "rb") if opener else path.open("rb"))
@@ -52,9 +58,56 @@ def read_parquet(path: Path) -> Iterator[RawRecord]:
             yield RawRecord(str(path), row, data)
 
 
+BOM = b"\xef\xbb\xbf"
+# UTF-16/32 (a byte-order mark, or ASCII with NUL bytes between): not JSON's UTF-8, so every line would be an
+# invalid row; the file is refused whole instead.
+WIDE_TEXT = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"{\x00", b"[\x00", b"\x00{", b"\x00[")
+LINE_END = re.compile(rb"\r\n?|\n")
+HEAD = 1 << 16
+
+
+def head_of(path: Path) -> bytes:
+    """The file's first bytes (decompressed), less a UTF-8 BOM; a PrepError for UTF-16/32 text."""
+    with open_binary(path) as f:
+        head = f.read(HEAD)
+    if head.startswith(WIDE_TEXT):
+        raise PrepError(
+            f"{path}: UTF-16 or UTF-32 text, and JSON is UTF-8: convert it (iconv -t UTF-8) and build again"
+        )
+    return head.removeprefix(BOM)
+
+
+def json_lines(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of a JSON Lines stream less a leading UTF-8 BOM; a line ends in \\n, \\r\\n or a lone
+    \\r, as pyarrow's JSON reader (and so `datasets`) splits them. A file with CR-only line ends is split in
+    1 MB chunks: iterating it by \\n would hold it whole as one line."""
+    first = f.read(HEAD).removeprefix(BOM)
+    number = 0
+    if b"\r" in first and b"\n" not in first:
+        rest = first
+        while True:
+            chunk = f.read(1 << 20)
+            parts = LINE_END.split(rest + chunk)
+            rest = parts.pop() if chunk else b""
+            for part in parts:
+                number += 1
+                yield number, part
+            if not chunk:
+                return
+    for line in itertools.chain(io.BytesIO(first + f.readline()), f):
+        cr = line.find(b"\r")
+        if cr != -1 and not (cr == len(line) - 2 and line.endswith(b"\r\n")):
+            for part in LINE_END.split(line.rstrip(b"\r\n")):
+                number += 1
+                yield number, part
+        else:
+            number += 1
+            yield number, line
+
+
 def read_jsonl(path: Path) -> Iterator[RawRecord]:
     with open_binary(path) as f:
-        for row, line in enumerate(f, start=1):
+        for row, line in json_lines(f):
             if not line.strip():
                 continue
             try:
@@ -68,19 +121,33 @@ def read_jsonl(path: Path) -> Iterator[RawRecord]:
                 yield RawRecord(str(path), row, None, f"a {type(data).__name__}, not a JSON object")
 
 
-def _depth_checked(events: Iterator[tuple[str, str, Any]]) -> Iterator[tuple[str, str, Any]]:
-    """ijson's events, refused past MAX_DEPTH. The check runs in Python per event: a JSON list reads 3-4x
-    slower than with ijson alone (bench/readers_bench.py), seconds for WizardLM's 375 MB file."""
+STARTS, ENDS = ("start_map", "start_array"), ("end_map", "end_array")
+
+
+def list_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
+    """The items of a JSON list, built from ijson's basic events and refused past MAX_DEPTH. ijson's `items`
+    reads `parse` events, whose prefix strings grow with the depth: 200 KB of `[` made 10 GB of them before a
+    depth check could see one. This reads as fast (bench/readers_bench.py)."""
     depth = 0
-    for ev in events:
-        kind = ev[1]
-        if kind == "start_map" or kind == "start_array":
+    builder: ObjectBuilder | None = None
+    for event, value in events:
+        if event in STARTS:
             depth += 1
             if depth > MAX_DEPTH:
                 raise ijson.JSONError(f"nested deeper than {MAX_DEPTH} levels")
-        elif kind == "end_map" or kind == "end_array":
+            if depth == 2:
+                builder = ObjectBuilder()
+        elif event in ENDS:
             depth -= 1
-        yield ev
+            if depth == 1 and builder is not None:
+                builder.event(event, value)
+                yield builder.value
+                builder = None
+                continue
+        if builder is not None:
+            builder.event(event, value)
+        elif depth == 1 and event not in STARTS:
+            yield value  # a scalar item
 
 
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -102,19 +169,27 @@ def _has_lone_surrogates(path: Path) -> bool:
     return False
 
 
+def _past_bom(path: Path) -> BinaryIO:
+    """The file opened past its UTF-8 BOM, if it has one (compressed streams cannot seek back)."""
+    f = open_binary(path)
+    if f.read(len(BOM)) == BOM:
+        return f
+    f.close()
+    return open_binary(path)
+
+
 def read_json(path: Path) -> Iterator[RawRecord]:
-    """A JSON list streams item by item (WizardLM's file is 375 MB); anything else is read as JSONL."""
-    with open_binary(path) as f:
-        head = f.read(4096).lstrip()
-    if not head.startswith(b"["):
+    """A JSON list streams item by item (WizardLM's file is 375 MB); anything else is read as JSON Lines. As in
+    `datasets`, the content decides, not the extension (.json or .jsonl)."""
+    if not head_of(path).lstrip().startswith(b"["):
         yield from read_jsonl(path)
         return
     exact = _has_lone_surrogates(path)
     backend = ijson.get_backend("python") if exact else ijson
-    with open_binary(path) as f:
+    with _past_bom(path) as f:
         row = 0
         try:
-            for data in backend.items(_depth_checked(backend.parse(f, use_float=True)), "item"):
+            for data in list_items(backend.basic_parse(f, use_float=True)):
                 row += 1
                 if not isinstance(data, dict):
                     yield RawRecord(str(path), row, None, f"a {type(data).__name__}, not a JSON object")
@@ -134,7 +209,7 @@ def read_json(path: Path) -> Iterator[RawRecord]:
 
 READERS: dict[str, Callable[[Path], Iterator[RawRecord]]] = {
     ".parquet": read_parquet,
-    ".jsonl": read_jsonl,
+    ".jsonl": read_json,
     ".json": read_json,
 }
 FILE_ERRORS = (OSError, EOFError, lzma.LZMAError, pa.ArrowException)
@@ -192,6 +267,29 @@ def resolve_source(source: SourceConfig) -> Local | Hub:
     return where
 
 
+def refuse_shared_files(sources: list[SourceConfig], wheres: list[Local | Hub]) -> None:
+    """Each input file is read once per build: a file (by its real path, whatever links name it) or a hub
+    dataset that an earlier source reads too is an error, unless the later source says `shares_files: true`."""
+    first: dict[Any, tuple[str, str]] = {}  # real path or hub spec -> (source, as that source names it)
+    for source, where in zip(sources, wheres, strict=True):
+        named: list[tuple[Any, str]]
+        if isinstance(where, Hub):
+            named = [
+                ((where.repo_id, source.subset, source.split, str(source.data_files), source.revision), source.path)
+            ]
+        else:
+            named = [(os.path.realpath(f), str(f)) for f in where.files]
+        for key, shown in named:
+            if key in first and not source.shares_files:
+                other, other_shown = first[key]
+                same = shown if shown == other_shown else f"{shown}, also {other_shown}"
+                raise PrepError(
+                    f"sources {other!r} and {source.name!r} both read {same}: its rows would be in the output twice; "
+                    f"name it in one source, or set `shares_files: true` on {source.name!r} to read it again on purpose"
+                )
+            first.setdefault(key, (source.name, shown))
+
+
 def open_source(source: SourceConfig, where: Local | Hub) -> SourceInput:
     """Records of one source, as `resolve_source` found it."""
     if isinstance(where, Hub):
@@ -199,13 +297,15 @@ def open_source(source: SourceConfig, where: Local | Hub) -> SourceInput:
         return SourceInput(read_hub(source), None, hub)
     files: list[dict[str, Any]] = []
     skipped = [{"path": str(p), "reason": reason} for p, reason in where.skipped]
+    counts = Counter(skip_kind(reason) for _, reason in where.skipped)
 
     def records() -> Iterator[RawRecord]:
         for path in where.files:
             files.append(file_audit(path))
             yield from read_file(path)
 
-    return SourceInput(records(), count_rows(where.files), {"files": files, "skipped": skipped})
+    audit = {"files": files, "skipped": skipped, "skipped_by_reason": dict(sorted(counts.items()))}
+    return SourceInput(records(), count_rows(where.files), audit)
 
 
 def count_rows(files: list[Path]) -> int | None:

@@ -13,16 +13,30 @@ import orjson
 
 from prep.errors import PrepError
 from prep.io import TEMP_PREFIX, blocked_signals, dir_mode
-from prep.readers import open_binary
+from prep.paths import special_file
+from prep.readers import json_lines, open_binary
 
 SPECIAL = ["<unk>", "<s>", "</s>"]
 
 
+def check_out(out: Path, text: Path) -> None:
+    """`out` is replaced whole: refuse a directory that holds the text or something other than a model."""
+    if out.resolve() in text.resolve().parents:
+        raise PrepError(f"--out {out} holds --text {text}, and the model replaces the directory whole; give another")
+    if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
+        raise PrepError(
+            f"--out {out} is a directory that holds no model (no config.json), and the model replaces it whole; "
+            "give a new directory or an earlier tiny-llama's"
+        )
+
+
 def conversation_texts(jsonl: Path) -> Iterator[str]:
     """The turns' texts of a ShareGPT JSONL; a line that is not one is a PrepError naming it."""
+    if what := special_file(jsonl):
+        raise PrepError(f"{jsonl}: {what}; give a `prep build` output")
     count = 0
     with open_binary(jsonl) as f:
-        for n, line in enumerate(f, start=1):
+        for n, line in json_lines(f):
             if not line.strip():
                 continue
             try:

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from prep.io import TEMP_PREFIX
+from prep.io import TEMP_PREFIX, make_dirs
 
 WORKDIR_PREFIX = ".prep-build."
 
@@ -48,7 +48,7 @@ class WorkDir:
         self.parent = parent
 
     def __enter__(self) -> Path:
-        self.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.parent)
         self.path = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}.", dir=self.parent))
         return self.path
 

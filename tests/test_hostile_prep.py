@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -278,6 +280,192 @@ def test_bad_benchmark_file_is_named(tmp_path, orca, name, content, culprits):
     assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".prep-*"))
 
 
+# ---- each input file read once: links, overlapping patterns, symlink loops, files named by two sources ----
+
+
+def test_a_file_named_by_two_sources_is_refused_unless_the_config_says_so(tmp_path, orca):
+    (tmp_path / "a.jsonl").write_bytes(jsonl(orca[:70]))
+    (tmp_path / "link.jsonl").symlink_to("a.jsonl")
+    twice = [
+        {"name": "x", "format": "openorca", "path": "a.jsonl"},
+        {"name": "y", "format": "openorca", "path": "a.jsonl"},
+    ]
+    refused(build(tmp_path, config_file(tmp_path, twice)), "'x' and 'y'", "a.jsonl", "shares_files: true")
+    linked = [twice[0], {**twice[1], "path": "link.jsonl"}]
+    refused(build(tmp_path, config_file(tmp_path, linked)), "'x' and 'y'", "link.jsonl, also a.jsonl")
+    assert not list(tmp_path.glob("out*"))
+    upsampled = [twice[0], {**twice[1], "shares_files": True}]  # on purpose: read by both
+    res = build(tmp_path, config_file(tmp_path, upsampled))
+    assert res.returncode == 0, res.stderr
+    assert balanced(tmp_path / "out.jsonl.manifest.json")["totals"] == {"read": 140, "kept": 140, "dropped": {}}
+
+
+def test_links_overlapping_patterns_and_symlink_loops_read_each_file_once(tmp_path, orca):
+    """A directory holding a file and a link to it, data_files patterns that overlap, and a recursive glob
+    through two symlink loops (glob walked one 40 levels deep, reading each file 40 times, and two for ever)."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "a.jsonl").write_bytes(jsonl(orca[:40]))
+    (src / "d/b.jsonl").write_bytes(jsonl(orca[40:70]))
+    (src / "link.jsonl").symlink_to("a.jsonl")
+    (src / "d/up").symlink_to("..")
+    (src / "d/here").symlink_to(".")
+    cases = [
+        ({"path": "src"}, 40, {"link.jsonl": "the same file as src/a.jsonl", "d": "a directory"}),
+        ({"path": "src", "data_files": ["*.jsonl", "a*"]}, 40, {"link.jsonl": "the same file as src/a.jsonl"}),
+        ({"path": "src/**/*.jsonl"}, 70, {"link.jsonl": "the same file", "up": "a symbolic link loop", "here": "loop"}),
+    ]
+    for spec, rows, skips in cases:
+        start = time.monotonic()
+        res = build(tmp_path, config_file(tmp_path, [{"name": "o", "format": "openorca", **spec}]))
+        assert res.returncode == 0, res.stderr
+        assert time.monotonic() - start < 60
+        manifest = balanced(tmp_path / "out.jsonl.manifest.json")
+        assert manifest["totals"]["read"] == rows, spec
+        skipped = {Path(s["path"]).name: s["reason"] for s in manifest["inputs"]["o"]["skipped"]}
+        assert set(skipped) == set(skips), (spec, skipped)
+        assert all(skipped[name].startswith(reason) or reason in skipped[name] for name, reason in skips.items())
+        assert sum(manifest["inputs"]["o"]["skipped_by_reason"].values()) == len(skipped)
+        assert len({r["id"] for r in map(orjson.loads, (tmp_path / "out.jsonl").read_bytes().splitlines())}) == rows
+
+
+def test_fifos_sockets_and_broken_links_are_skipped_and_counted_or_named(tmp_path, orca):
+    """A FIFO inside a source directory blocked the build for ever; named directly, it was "missing"."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jsonl").write_bytes(jsonl(orca[:10]))
+    os.mkfifo(src / "pipe.jsonl")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(src / "sock.jsonl"))
+    (src / "gone.jsonl").symlink_to("nowhere.jsonl")
+    try:
+        res = build(tmp_path, config_file(tmp_path, [{"name": "o", "format": "openorca", "path": "src"}]))
+    finally:
+        sock.close()
+    assert res.returncode == 0, res.stderr
+    audit = balanced(tmp_path / "out.jsonl.manifest.json")["inputs"]["o"]
+    assert {Path(s["path"]).name: s["reason"] for s in audit["skipped"]} == {
+        "pipe.jsonl": "not a regular file (a FIFO)",
+        "sock.jsonl": "not a regular file (a socket)",
+        "gone.jsonl": "a broken symbolic link (to nowhere.jsonl)",
+    }
+    assert audit["skipped_by_reason"] == {"a broken symbolic link": 1, "not a regular file": 2}
+    assert "skipped src/pipe.jsonl: not a regular file (a FIFO)" in res.stderr
+    for name, says in (("pipe.jsonl", "not a regular file (a FIFO)"), ("gone.jsonl", "a broken symbolic link")):
+        refused(
+            build(tmp_path, config_file(tmp_path, [{"name": "o", "format": "openorca", "path": f"src/{name}"}])),
+            name,
+            says,
+        )
+    os.mkfifo(tmp_path / "mix-fifo.yml")
+    refused(build(tmp_path, tmp_path / "mix-fifo.yml"), "mix-fifo.yml", "FIFO")  # no writer: it would wait for ever
+    piped = subprocess.run(
+        [str(PREP), "build", "--config", "/dev/stdin", "--out", "piped.jsonl", "--no-progress", "--workers", "0"],
+        input=(tmp_path / "mix.yml").read_text().replace("src/gone.jsonl", "src"), cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr  # a pipe the shell feeds is read
+
+
+# ---- rows: ids made unique; BOMs and line ends read as `datasets` reads them; nesting bounded ----
+
+
+def test_repeated_ids_are_renamed_and_counted(tmp_path, orca):
+    """Two different rows with one id both reached the output with it; now the later ones become ID#2, ID#3..."""
+    rows = [dict(r) for r in orca[:10]]
+    rows[5]["id"] = rows[2]["id"]
+    rows[7]["id"] = rows[2]["id"] + "#2"  # a source's own id that looks like a rename
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.jsonl").write_bytes(jsonl(rows))
+    (tmp_path / "src/b.jsonl").write_bytes(jsonl([dict(r, question=r["question"] + "?") for r in orca[:3]]))
+    zeros = [
+        {"id": 0, "conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": "a"}]}
+        for i in range(5000)
+    ]
+    (tmp_path / "zeros.jsonl").write_bytes(jsonl(zeros))
+    sources = [
+        {"name": "o", "format": "openorca", "path": "src"},
+        {"name": "z", "format": "sharegpt", "path": "zeros.jsonl"},
+    ]
+    outputs = []
+    for workers in (0, 2):
+        res = prep("build", "--config", config_file(tmp_path, sources), "--out", tmp_path / f"out{workers}.jsonl",
+                   "--no-progress", "--workers", workers, cwd=tmp_path)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        assert "source 'o': 5 rows repeated an earlier row's id" in res.stderr, res.stderr
+        outputs.append((tmp_path / f"out{workers}.jsonl").read_bytes())
+        manifest = balanced(tmp_path / f"out{workers}.jsonl.manifest.json")
+        assert manifest["renamed_ids"] == {"o": 5, "z": 4999}
+    assert outputs[0] == outputs[1]  # the renames follow the input order, whatever the workers
+    ids = [orjson.loads(x)["id"] for x in outputs[0].splitlines()]
+    assert len(set(ids)) == len(ids) == 5013
+    o = [f"o/{r['id']}" for r in rows]
+    assert ids[:13] == [*o[:5], f"{o[2]}#2", o[6], f"{o[2]}#2#2", *o[8:], f"{o[0]}#2", f"{o[1]}#2", f"{o[2]}#3"]
+    assert ids[13:16] == ["z/0", "z/0#2", "z/0#3"] and ids[-1] == "z/0#5000"
+
+
+ENCODINGS = {
+    "bom_list.json": lambda rows: b"\xef\xbb\xbf" + json.dumps(rows, indent=1).encode(),
+    "bom_lines.jsonl": lambda rows: b"\xef\xbb\xbf" + jsonl(rows),
+    "cr.jsonl": lambda rows: b"\r".join(orjson.dumps(r) for r in rows) + b"\r",
+    "crlf_mixed.jsonl": lambda rows: (
+        jsonl(rows[:3]).replace(b"\n", b"\r\n") + b"\r".join(orjson.dumps(r) for r in rows[3:])
+    ),
+    "crgz.jsonl.gz": lambda rows: gzip.compress(b"\r".join(orjson.dumps(r) for r in rows)),
+    "list_named.jsonl": lambda rows: json.dumps(rows, indent=1).encode(),
+    "zst.jsonl.zst": lambda rows: zstandard.ZstdCompressor().compress(jsonl(rows)),  # no readline: unreadable
+}
+
+
+def test_boms_and_line_ends_are_read_as_datasets_reads_them(tmp_path, orca):
+    """Every row, as `datasets.load_dataset("json")` reads the same bytes: a BOM'd list lost every row, CR-only
+    line ends made 5 records one invalid row. datasets itself refuses a list behind a BOM (pandas: "Expected
+    object or value"); prep reads it, as it reads a BOM'd JSONL."""
+    import datasets
+
+    rows = orca[:5]
+    sources = []
+    for name, content in ENCODINGS.items():
+        (tmp_path / name).write_bytes(content(rows))
+        sources.append({"name": name.split(".")[0], "format": "openorca", "path": name})
+        if name != "bom_list.json":
+            ds = datasets.load_dataset(
+                "json", data_files=str(tmp_path / name), split="train", cache_dir=str(tmp_path / "hf")
+            )
+            assert ds.to_list() == rows, name
+    res = build(tmp_path, config_file(tmp_path, sources))
+    assert res.returncode == 0, res.stderr
+    manifest = balanced(tmp_path / "out.jsonl.manifest.json")
+    assert {n: s for n, s in manifest["sources"].items()} == {
+        s["name"]: {"read": 5, "kept": 5, "dropped": {}} for s in sources
+    }
+    (tmp_path / "wide.jsonl").write_bytes(jsonl(rows).decode().encode("utf-16"))
+    wide = config_file(tmp_path, [{"name": "w", "format": "openorca", "path": "wide.jsonl"}], name="wide.yml")
+    refused(build(tmp_path, wide), "wide.jsonl", "UTF-16")
+
+
+@pytest.mark.parametrize("content", [b"[" * 200_000, b'[{"a":' * 40_000], ids=["lists", "objects"])
+def test_a_deeply_nested_json_list_is_refused_in_little_memory(tmp_path, content):
+    """200 KB of `[` made ijson build 10 GB of event prefixes before the depth check saw one."""
+    (tmp_path / "deep.json").write_bytes(content)
+    config = config_file(tmp_path, [{"name": "o", "format": "openorca", "path": "deep.json"}])
+    measured = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, PREP, "build", "--config", config, "--out", tmp_path / "out.jsonl", "--no-progress"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    peak_mb = int(measured.stdout.split()[-1])
+    refused(measured, "deep.json", "nested deeper than 255 levels")
+    assert peak_mb < 1500, peak_mb  # the libraries alone take ~400 MB
+
+
+PEAK_RSS = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)  # MB, of the largest child
+sys.exit(code)
+"""
+
+
 # ---- outputs: never an input or each other; commit together; modes follow the umask; no debris ----
 
 
@@ -354,6 +542,69 @@ def test_modes_follow_the_umask_and_stale_debris_is_swept(tmp_path, orca):
             assert (tmp_path / name).stat().st_mode & 0o777 == mode, (name, umask)
     outputs = {"out.jsonl", "out.jsonl.manifest.json", "out.jsonl.card.md", "dropped.jsonl"}
     assert listing(tmp_path) == {"a.jsonl", "mix.yml"} | outputs
+
+
+def test_outputs_named_like_another_builds_files_or_not_files_are_refused(tmp_path, orca):
+    """`--out old.jsonl.manifest.json` replaced another build's manifest with rows; a directory where the card
+    goes failed the build after OUT and its manifest were in place."""
+    (tmp_path / "a.jsonl").write_bytes(jsonl(orca))
+    config = config_file(tmp_path, [{"name": "o", "format": "openorca", "path": "a.jsonl"}])
+    assert build(tmp_path, config, out="old.jsonl").returncode == 0
+    before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    refused(build(tmp_path, config, out="old.jsonl.manifest.json"), "--out", "a build's manifest.json")
+    refused(build(tmp_path, config, "--dropped", tmp_path / "old.jsonl.card.md"), "--dropped", "card.md")
+    refused(build(tmp_path, config, out="x.card.scores.png"), "--out", "card.scores.png")
+    (tmp_path / "out.jsonl.card.md").mkdir()
+    refused(build(tmp_path, config), "its data card", "out.jsonl.card.md", "is a directory")
+    os.mkfifo(tmp_path / "sink")  # as /dev/null is a device: renaming over it would replace it with a file
+    refused(build(tmp_path, config, "--dropped", tmp_path / "sink"), "--dropped", "not a regular file (a FIFO)")
+    assert (tmp_path / "sink").is_fifo()
+    assert {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_weights_with_an_empty_source_and_an_empty_output_warn(tmp_path, orca):
+    (tmp_path / "a.jsonl").write_bytes(jsonl(orca[:50]))
+    (tmp_path / "b.jsonl").write_bytes(jsonl([dict(r, response="") for r in orca[:5]]))  # every row dropped
+    (tmp_path / "c.jsonl").write_bytes(b"")
+    sources = [
+        {"name": "x", "format": "openorca", "path": "a.jsonl"},
+        {"name": "y", "format": "openorca", "path": "b.jsonl"},
+        {"name": "z", "format": "openorca", "path": "c.jsonl"},
+    ]
+    mixture = {"sources": {"x": {"weight": 2}, "y": {"weight": 1}}}
+    res = build(
+        tmp_path, config_file(tmp_path, sources, curation={"steps": ["quality", "mixture"], "mixture": mixture})
+    )
+    assert res.returncode == 0, res.stderr
+    warnings = balanced(tmp_path / "out.jsonl.manifest.json")["warnings"]
+    assert warnings == [
+        "source 'z' read no rows; check its path and files",
+        "mixture: weighted source 'y' has no rows left, so every weighted source keeps 0 rows (weights fix the "
+        "shares); remove its weight or fix the source",
+        "the output has 0 rows: every row read was dropped (see the drop reasons)",
+    ]
+    err = " ".join(res.stderr.split())  # rich wraps long lines
+    assert all(f"warning: {w}" in err for w in warnings), res.stderr
+    assert "## Warnings" in (tmp_path / "out.jsonl.card.md").read_text()
+
+
+def test_more_than_32767_subsources_in_a_stratified_pool(tmp_path):
+    """The mixture's subsource codes were 16-bit (OverflowError), its labels the product of every field's
+    values, and its strata one pass over the pool each."""
+    rows = [{"instruction": f"q{i}", "output": "a", "data_source": f"s{i % 40_000}"} for i in range(40_010)]
+    (tmp_path / "p.jsonl").write_bytes(jsonl(rows))
+    strata = [{"sources": ["p"], "by": ["subsource", "teacher"], "max_share": 0.5}]
+    config = config_file(
+        tmp_path,
+        [{"name": "p", "format": "platypus", "path": "p.jsonl"}],
+        curation={"steps": ["mixture"], "mixture": {"strata": strata}},
+    )
+    res = build(tmp_path, config)
+    assert res.returncode == 0, res.stderr
+    manifest = balanced(tmp_path / "out.jsonl.manifest.json")
+    pool = manifest["steps"]["mixture"]["strata"]["p"]
+    assert pool["strata"] == 40_000 and pool["cap_per_stratum"] == 2 and len(pool["before"]) == 1000
+    assert pool["before"]["s0/None"] == 2 and manifest["rows"] == 40_010
 
 
 def caught_signals(pid: int) -> int:
@@ -437,6 +688,123 @@ def test_debug_shows_the_traceback(tmp_path):
     (tmp_path / "mix.yml").write_text("seed: 1\nseed: 2\n")
     res = prep("--debug", "build", "--config", tmp_path / "mix.yml", "--out", tmp_path / "o.jsonl", cwd=tmp_path)
     assert res.returncode == 1 and "Traceback" in res.stderr and "duplicate key 'seed'" in res.stderr
+
+
+@pytest.fixture
+def manifest(tmp_path: Path, orca: list[dict]) -> Path:
+    """A finished build's manifest (and its OUT beside it)."""
+    (tmp_path / "a.jsonl").write_bytes(jsonl(orca))
+    assert (
+        build(tmp_path, config_file(tmp_path, [{"name": "o", "format": "openorca", "path": "a.jsonl"}])).returncode == 0
+    )
+    return tmp_path / "out.jsonl.manifest.json"
+
+
+@pytest.mark.parametrize(
+    "damage, culprits",
+    [
+        (lambda m: m.pop("rows"), ["rows: Field required"]),
+        (lambda m: m.update(rows="many"), ["rows: Input should be a valid integer"]),
+        (lambda m: m.update(sources=["o"]), ["sources: Input should be a valid dictionary"]),
+        (lambda m: m.update(mix_shares={"o": float("nan")}), ["mix_shares.o"]),
+        (lambda m: m["config"]["curation"].update(steps=None), ["config.curation.steps"]),
+        (lambda m: m.update(steps={"select": {"rows_before": 5}}), ["steps.select lacks", "variety_before"]),
+        (lambda m: m.update(lengths={"o": {"total": None}}), ["lengths.o"]),
+        (lambda m: m.update(licences="mit"), ["licences"]),
+    ],
+)
+def test_compare_on_a_damaged_manifest_is_one_line(tmp_path, manifest, damage, culprits):
+    """`prep compare` gave KeyError/AttributeError tracebacks on damaged manifests."""
+    data = orjson.loads(manifest.read_bytes())
+    damage(data)
+    (tmp_path / "bad.json").write_bytes(orjson.dumps(data))
+    refused(prep("compare", manifest, tmp_path / "bad.json", cwd=tmp_path), "bad.json", "damaged", *culprits)
+
+
+def test_compare_on_what_is_no_manifest_and_its_plot_outputs(tmp_path, manifest):
+    (tmp_path / "list.json").write_text("[1, 2]")
+    refused(prep("compare", manifest, tmp_path / "list.json", cwd=tmp_path), "list.json", "a JSON list")
+    refused(prep("compare", manifest, tmp_path / "out.jsonl", cwd=tmp_path), "out.jsonl", "not JSON")
+    os.mkfifo(tmp_path / "pipe.json")
+    refused(prep("compare", manifest, tmp_path / "pipe.json", cwd=tmp_path), "pipe.json", "FIFO")
+    (tmp_path / "a.json").write_bytes(manifest.read_bytes())
+    before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    for plot, culprits in [
+        (tmp_path / "a.json", ["--plot", "is A, an input"]),
+        (manifest, ["--plot", "named like a build's manifest.json"]),
+        (tmp_path / "out.jsonl", ["--plot", "B's output"]),
+        (tmp_path / "out.jsonl.card.md", ["--plot", "card.md"]),
+        (tmp_path / "a.jsonl/cmp.png", ["a.jsonl", "Not a directory"]),
+        (Path("/proc/cmp.png"), ["/proc"]),
+    ]:
+        refused(prep("compare", tmp_path / "a.json", manifest, "--plot", plot, cwd=tmp_path), *culprits)
+    assert {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    debug = prep("--debug", "compare", manifest, tmp_path / "list.json", cwd=tmp_path)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "prep.errors.PrepError" in debug.stderr
+    res = prep("compare", manifest, manifest, "--plot", tmp_path / "cmp.png", cwd=tmp_path)
+    assert res.returncode == 0 and (tmp_path / "cmp.png").read_bytes().startswith(b"\x89PNG"), res.stderr
+
+
+def test_decontam_report_and_tiny_llama_on_fifos_and_wrong_outputs(tmp_path, manifest):
+    os.mkfifo(tmp_path / "pipe.json")
+    refused(prep("decontam-report", tmp_path / "pipe.json", cwd=tmp_path), "pipe.json", "FIFO")
+    refused(
+        prep("tiny-llama", "--text", tmp_path / "pipe.json", "--out", tmp_path / "m", cwd=tmp_path), "pipe.json", "FIFO"
+    )
+    # the model replaces --out whole: never the directory that holds the text, nor one that holds no model
+    refused(prep("tiny-llama", "--text", tmp_path / "out.jsonl", "--out", tmp_path, cwd=tmp_path), "holds --text")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/keep.txt").write_text("mine\n")
+    refused(
+        prep("tiny-llama", "--text", tmp_path / "out.jsonl", "--out", tmp_path / "data", cwd=tmp_path), "no config.json"
+    )
+    assert (tmp_path / "data/keep.txt").read_text() == "mine\n" and (tmp_path / "out.jsonl").is_file()
+
+
+EVALS = Path(sys.executable).parent / "evals"
+
+
+def evals(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [str(EVALS), *map(str, args)], cwd=cwd, env=environ, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--poll", "-1"), ("--poll", "0"), ("--poll", "nan"), ("--poll", "inf"), ("--lease", "nan")]
+)
+def test_evals_watch_refuses_intervals_that_cannot_run_at_the_option(tmp_path, option, value):
+    """--poll -1 was a traceback from time.sleep, --poll 0 a busy loop."""
+    (tmp_path / "eval_queue").mkdir()
+    res = evals("watch", tmp_path, option, value, "--once", cwd=tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert f"Invalid value for '{option}'" in res.stderr.splitlines()[-1], res.stderr
+
+
+@pytest.mark.parametrize("value", ["big", 0, -1, "auto:0", "auto:x", True, 1.5])
+def test_an_eval_batch_size_that_cannot_run_is_refused(tmp_path, value):
+    """`batch_size: big` passed the eval block's validation and failed at the first eval (the plugin's block
+    and an eval job share evals.spec.EvalSettings)."""
+    from evals.spec import EvalSettings
+
+    job = {"output_dir": str(tmp_path), "epoch": 1, "global_step": 1, "checkpoint": "ckpt", "model_args": {},
+           "mode": "queue", "settings": {"batch_size": value}}  # fmt: skip
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    refused(evals("run", tmp_path / "job.json", cwd=tmp_path), "job.json", "settings.batch_size")
+    assert [EvalSettings(batch_size=v).batch_size for v in ("auto", "auto:4", 16, "8")] == ["auto", "auto:4", 16, 8]
+
+
+def test_both_command_lines_share_one_error_path(tmp_path):
+    """The same line (`Error: ... (--debug for the traceback)`), exit 1, and the traceback with --debug."""
+    os.mkfifo(tmp_path / "job.json")
+    line = refused(evals("run", tmp_path / "job.json", cwd=tmp_path), "job.json", "FIFO")  # it waited for ever
+    assert line.endswith("(--debug for the traceback)")
+    (tmp_path / "mix.yml").write_text("seed: 1\nseed: 2\n")
+    line = refused(build(tmp_path, tmp_path / "mix.yml"), "duplicate key 'seed'")
+    assert line.endswith("(--debug for the traceback)")
+    debug = evals("--debug", "run", tmp_path / "job.json", cwd=tmp_path)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "evals.errors.EvalsError" in debug.stderr
 
 
 @pytest.fixture

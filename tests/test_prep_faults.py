@@ -5,12 +5,14 @@ byte for byte; a rerun afterwards writes them again identically."""
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -18,6 +20,10 @@ import psutil
 import pytest
 import yaml
 from conftest import REPO
+
+from prep.config import MixtureConfig
+from prep.io import TEMP_PREFIX, Outputs
+from prep.pipeline import build
 
 PREP = Path(sys.executable).parent / "prep"
 ROWS = 100_000
@@ -170,3 +176,102 @@ def test_a_library_caller_exits_after_a_worker_died_mid_result(tmp_path):
         pytest.fail(f"the caller did not exit within {EXIT_WITHIN_S}s of the worker's death")
     assert res.returncode == 0 and "a screening worker died" in res.stdout, (res.stdout, res.stderr)
     assert "Traceback" not in res.stderr, res.stderr
+
+
+# ---- the commit: every output of a build replaced together, or none ----
+
+SET = ["out.jsonl", "out.jsonl.manifest.json", "out.jsonl.card.md", "out.jsonl.card.clusters.png", "dropped.jsonl"]
+
+
+def staged_set(work: Path) -> tuple[Outputs, dict[str, bytes]]:
+    """A new version of every file of a previous set (one of them new), and the removal of a stale plot; the
+    previous set's files."""
+    for name in [*SET[:3], SET[4], "out.jsonl.card.scores.png"]:
+        (work / name).write_bytes(f"previous {name}\n".encode())
+    before = files_in(work)
+    outputs = Outputs()
+    for name in SET:
+        outputs.open(work / name).write(f"new {name}\n".encode())
+    outputs.remove(work / "out.jsonl.card.scores.png")
+    return outputs, before
+
+
+def files_in(work: Path) -> dict[str, bytes]:
+    """What a reader sees: the files, less the temps a later build sweeps (a backup whose removal failed)."""
+    return {p.name: p.read_bytes() for p in work.iterdir() if not p.name.startswith(TEMP_PREFIX)}
+
+
+def fails_at(real: Callable[..., object], at: int) -> Callable[..., object]:
+    """`real`, failing (EIO) at its `at`-th call."""
+    calls = 0
+
+    def call(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == at:
+            raise OSError(errno.EIO, "injected", str(args[0]))
+        return real(*args, **kwargs)
+
+    return call
+
+
+@pytest.mark.parametrize("call", ["replace", "link", "unlink"])
+def test_a_commit_that_fails_at_any_step_leaves_the_previous_set_whole(tmp_path, monkeypatch, call):
+    """Each rename (and each link that keeps an old file, and the removal of a stale file) made to fail in turn:
+    the files already replaced get their previous versions back, the new file goes, nothing else is left."""
+    real = getattr(os, call)
+    steps = 0
+    while True:
+        work = tmp_path / f"{call}{steps}"
+        work.mkdir()
+        outputs, before = staged_set(work)
+        monkeypatch.setattr(os, call, fails_at(real, steps + 1))
+        try:
+            outputs.commit()
+        except OSError as e:
+            assert e.strerror == "injected"
+        else:
+            break  # every step of the commit has failed once
+        finally:
+            monkeypatch.setattr(os, call, real)
+            outputs.discard()
+        assert set(os.listdir(work)) == set(before) and files_in(work) == before, (call, steps)
+        steps += 1
+    # 5 files (4 with an old version, kept by a link while the commit runs) and a stale plot to remove; the
+    # links' removal after a commit is best effort (the next build sweeps what is left)
+    assert steps == {"replace": 5, "link": 5, "unlink": 1}[call]
+    assert files_in(work) == {n: f"new {n}\n".encode() for n in SET}
+
+
+def test_a_build_whose_commit_fails_keeps_its_previous_output_card_and_plots(tmp_path, shared_data, monkeypatch):
+    """The data card and its plots are outputs of the build, committed with OUT and the manifest: a failure at
+    the last rename leaves the previous set (select's plots too); a build without select then removes them."""
+    source = {"name": "o", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")}
+
+    def config(budget: int | None) -> MixtureConfig:
+        steps = {"steps": ["quality", "select"], "select": {"budget": {"rows": budget}}} if budget else {"steps": []}
+        return MixtureConfig.model_validate({"sources": [source], "curation": steps})
+
+    out, dropped = tmp_path / "out.jsonl", tmp_path / "dropped.jsonl"
+    build(config(400), out, dropped=dropped, progress=False, workers=0)
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(files) == {*SET, "out.jsonl.card.scores.png"}
+    real, calls = os.replace, []
+
+    def last_fails(src: object, dst: object) -> None:
+        if Path(str(dst)).parent == tmp_path:  # the commit's renames (not a library's cache files)
+            calls.append(Path(str(dst)).name)
+            if len(calls) == len(files):
+                raise OSError(errno.EIO, "injected", str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", last_fails)
+    with pytest.raises(OSError, match="injected"):
+        build(config(300), out, dropped=dropped, progress=False, workers=0)
+    monkeypatch.setattr(os, "replace", real)
+    assert sorted(calls[: len(files)]) == sorted(files)  # every file of the set was being replaced
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+    manifest = build(config(None), out, dropped=dropped, progress=False, workers=0)
+    assert {p.name for p in tmp_path.iterdir()} == set(SET) - {"out.jsonl.card.clusters.png"}
+    assert "## Selection" not in (tmp_path / "out.jsonl.card.md").read_text()
+    assert manifest["rows"] == manifest["totals"]["read"]

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
-
 from prep.errors import PrepError
+from prep.manifests import read_manifest
 
 Hit = tuple[str, int, str, list[str]]  # item key, rows, question, row ids
 
 
 def read_report(manifest: Path) -> list[tuple[str, list[Hit]]]:
     """Per benchmark: a title line and its hit items, most rows first."""
-    try:
-        data = orjson.loads(manifest.read_bytes())
-    except orjson.JSONDecodeError as e:
-        raise PrepError(f"{manifest}: not JSON ({e}); give the OUT.manifest.json a `prep build` wrote") from e
-    steps = data.get("steps") if isinstance(data, dict) else None
+    data = read_manifest(manifest)
+    steps = data.get("steps")
     if not isinstance(steps, dict):
         raise PrepError(f"{manifest}: not a `prep build` manifest (no `steps`); give OUT.manifest.json")
     report = steps.get("decontam")

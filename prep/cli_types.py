@@ -1,0 +1,19 @@
+"""Option types for both command lines: a number that cannot run is refused at the option, in click's usage
+line, before the command starts (click's FloatRange lets nan through every bound, and inf through a lower one)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number.", param, ctx)
+        return number
