@@ -556,6 +556,7 @@ def test_outputs_named_like_another_builds_files_or_not_files_are_refused(tmp_pa
     refused(build(tmp_path, config, out="x.card.scores.png"), "--out", "card.scores.png")
     (tmp_path / "out.jsonl.card.md").mkdir()
     refused(build(tmp_path, config), "its data card", "out.jsonl.card.md", "is a directory")
+    (tmp_path / "out.jsonl.card.md").rmdir()
     os.mkfifo(tmp_path / "sink")  # as /dev/null is a device: renaming over it would replace it with a file
     refused(build(tmp_path, config, "--dropped", tmp_path / "sink"), "--dropped", "not a regular file (a FIFO)")
     assert (tmp_path / "sink").is_fifo()
