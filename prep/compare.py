@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rich.table import Table
 
 from prep.card import png, source_tokens
@@ -77,6 +77,16 @@ class _Manifest(_Open):
     mix_shares: dict[str, float]
     config: _Config
     lengths: dict[str, _Lengths | str] = Field(default_factory=dict)
+
+    @field_validator("lengths")
+    @classmethod
+    def _unit(cls, lengths: dict[str, _Lengths | str]) -> dict[str, _Lengths | str]:
+        if not isinstance(lengths.get("unit", ""), str) or any(
+            isinstance(v, str) for k, v in lengths.items() if k != "unit"
+        ):
+            raise ValueError("lengths holds `unit` (a string) and per source its figures")
+        return lengths
+
     steps: _Steps = Field(default_factory=_Steps)
     licences: _Licences | None = None
 

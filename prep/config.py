@@ -20,6 +20,9 @@ def registered(name: str, registry: Mapping[str, object], kind: str) -> str:
     return name
 
 
+RESERVED_NAMES = {"unit"}  # keys beside the sources' in manifest sections keyed by source
+
+
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -37,6 +40,15 @@ class SourceConfig(BaseModel):
         description="read files an earlier source also reads, on purpose (to upsample them, say); without it a "
         "file named by two sources is an error, since each would add every row again",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_NAMES:
+            raise ValueError(
+                f"{name!r} is reserved (the manifest's `lengths` has a key of that name); rename the source"
+            )
+        return name
 
     @field_validator("format")
     @classmethod

@@ -116,6 +116,9 @@ ALIAS_BOMB = "\n".join(
             ["curation.language.keep", "english"],
         ),
         ("sources: [{name: a, format: csv, path: a.jsonl}]\n", ["sources[0].format", "csv"]),
+        ("sources: [{name: unit, format: openorca, path: a.jsonl}]\n", ["sources[0].name", "'unit' is reserved"]),
+        ("sources: [{name: a, format: openorca, path: a.jsonl, shares_files: maybe}]\n", ["sources[0].shares_files"]),
+        ("sources: [{name: a, format: openorca, path: a.jsonl}]\nseed: true\n", ["seed", "True"]),
     ],
 )
 def test_bad_config_is_one_line_before_any_data_is_read(tmp_path, orca, text, culprits):
@@ -711,6 +714,7 @@ def manifest(tmp_path: Path, orca: list[dict]) -> Path:
         (lambda m: m["config"]["curation"].update(steps=None), ["config.curation.steps"]),
         (lambda m: m.update(steps={"select": {"rows_before": 5}}), ["steps.select lacks", "variety_before"]),
         (lambda m: m.update(lengths={"o": {"total": None}}), ["lengths.o"]),
+        (lambda m: m["lengths"].update(unit={"rows": 1}), ["lengths holds `unit` (a string)"]),  # a source `unit`
         (lambda m: m.update(licences="mit"), ["licences"]),
     ],
 )
