@@ -52,7 +52,7 @@ def report(output_dirs: tuple[Path, ...], out: Path | None) -> None:
     """Tables per epoch (and across runs), the best epoch, summary.md and convergence.png."""
     from evals.published import HARNESS_GAP, comparability
     from evals.report import REPORTS_DIR
-    from evals.summary import BEST_RULE, failures, load_runs, rows, settings_line, write_summary
+    from evals.summary import best_line, failures, load_runs, rows, settings_line, write_summary
 
     if out is None:
         if len(output_dirs) > 1:
@@ -65,7 +65,8 @@ def report(output_dirs: tuple[Path, ...], out: Path | None) -> None:
         for h in header:
             table.add_column(h, justify="right" if h not in ("status",) else "left")
         for row in body:
-            table.add_row(*row, style="bold green" if row[0].endswith("*") else None)
+            style = "bold green" if row[0].endswith("*") else "bold red" if row[-1].startswith("MISSING") else None
+            table.add_row(*row, style=style)
         console.print(table)
         console.print(settings_line(run.reports[0]))
         for note in run.notes:
@@ -74,8 +75,7 @@ def report(output_dirs: tuple[Path, ...], out: Path | None) -> None:
             console.print(f"comparable: {line}")
         for line in failures(run):
             console.print(f"[red]{line}[/red]")
-        best = run.best()
-        console.print(f"best epoch: {best['epoch'] if best else 'none'}  ({BEST_RULE})")
+        console.print(best_line(run), style="bold red" if run.missing else None)
     console.print(HARNESS_GAP)
     md, png = write_summary(runs, out)
     console.print(f"wrote {md} and {png}")
@@ -130,7 +130,7 @@ def status(output_dir: Path, resubmit: bool) -> None:
     table = Table(title=f"evals of {output_dir}")
     for h in ("epoch", "state", "report", "scheduler", "job", "tries", "log", "checkpoint"):
         table.add_column(h, overflow="fold")
-    colour = {"done": "green", "failed": "red", "running": "yellow", "queued": "blue"}
+    colour = {"done": "green", "failed": "red", "running": "yellow", "queued": "blue", "unscored": "magenta"}
     for r in rows:
         table.add_row(
             str(r.epoch), f"[{colour[r.state]}]{r.state}[/]", r.report, r.scheduler, r.job_id,

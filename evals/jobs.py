@@ -1,6 +1,11 @@
 """Run one eval job on a saved checkpoint: load it with lm-eval's own model class (hf or vllm), score,
-write the epoch report. `run_in_subprocess` gives each job a fresh process so GPU memory is freed and
-a crash (OOM, bad checkpoint) becomes a recorded failure instead of taking training or the watcher down.
+write the epoch report, log the scores to the training's trackers (queue and slurm jobs carry them).
+`run_in_subprocess` gives each job a fresh process so GPU memory is freed and a crash (OOM, bad checkpoint)
+becomes a recorded failure instead of taking training or the watcher down. The child gets a clean environment:
+none of the launcher's distributed variables, or lm-eval's Accelerator would join the training's process group.
+
+Job files: `OUTPUT_DIR/eval_jobs/epoch_<n>.json` for the jobs the training process runs or submits itself
+(same_node's checkpoint evals, slurm), `OUTPUT_DIR/eval_queue/<state>/` for queue mode (evals/queue.py).
 """
 
 from __future__ import annotations
@@ -22,10 +27,32 @@ from typing import cast
 from evals import report
 from evals.runner import failure, score
 from evals.spec import EvalJob
+from evals.trackers import log_scores
 
 LOG = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PARENT_ENV = "EVALS_PARENT_PID"
+JOBS_DIR = "eval_jobs"
+# what torchrun, accelerate, DeepSpeed's launcher and MPI put in a rank's environment: an eval child that saw
+# them would take itself for a rank of the training job (lm-eval's Accelerator joins its process group)
+LAUNCH_VARIABLES = {
+    "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
+    "ROLE_NAME", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "CROSS_RANK", "CROSS_SIZE", "LOCAL_SIZE",
+}  # fmt: skip
+LAUNCH_PREFIXES = ("TORCHELASTIC_", "ACCELERATE_", "OMPI_COMM_WORLD_", "PMI_", "DEEPSPEED_")
+# the parent's W&B service: a child that finds it attaches to the parent's own open run instead of its own
+PARENT_SERVICES = {"WANDB_SERVICE"}
+
+
+def job_path(output_dir: str | Path, epoch: int) -> Path:
+    return Path(output_dir) / JOBS_DIR / f"epoch_{epoch}.json"
+
+
+def child_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """The environment for an eval child: this one without the launcher's distributed variables (and the
+    parent's W&B service)."""
+    drop = LAUNCH_VARIABLES | PARENT_SERVICES
+    return {k: v for k, v in environ.items() if k not in drop and not k.startswith(LAUNCH_PREFIXES)}
 
 
 def load_lm(job: EvalJob):
@@ -75,14 +102,23 @@ def failed_report(job: EvalJob, error: BaseException, started: float, where: dic
 
 
 def run_job(job: EvalJob) -> Path:
-    """Score the job's checkpoint and write its report; a model that fails to load fails every task."""
+    """Score the job's checkpoint, write its report and log it to the job's trackers; a model that fails to
+    load fails every task."""
     started = time.time()
     try:
         lm = load_lm(job)
     except Exception as exc:
         LOG.error("epoch_eval: loading %s failed: %s", job.checkpoint, exc)
-        return failed_report(job, exc, started)
-    return write_report(job, score(lm, job.settings), started, dtype=loaded_dtype(lm))
+        path = failed_report(job, exc, started)
+    else:
+        path = write_report(job, score(lm, job.settings), started, dtype=loaded_dtype(lm))
+    where = report.scheduler()
+    log_scores(job.trackers, report.read(path), label=f"evals-{job.mode}-{_where(where)}")
+    return path
+
+
+def _where(scheduler: dict[str, str] | None) -> str:
+    return (scheduler or {}).get("job_id") or (scheduler or {}).get("worker") or str(os.getpid())
 
 
 def die_with_parent() -> None:
@@ -115,7 +151,7 @@ def run_in_subprocess(
     with subprocess.Popen(
         [sys.executable, "-m", "evals.cli", "run", str(job_path)],
         stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {}), PARENT_ENV: str(os.getpid())},
+        env={**child_environment(os.environ), **(env or {}), PARENT_ENV: str(os.getpid())},
     ) as proc:
         if started_child is not None:
             started_child(proc)

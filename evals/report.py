@@ -160,6 +160,21 @@ def identity(report: dict) -> dict[str, Any]:
     }
 
 
+def same_settings(report: dict, settings: EvalSettings) -> bool:
+    """Whether a report was scored as `settings` would score now (harness version, backend, row limits, and per
+    task the metric and few-shot count): then it need not be redone."""
+    import lm_eval
+
+    wanted = {t.name: [t.metric, t.num_fewshot] for t in settings.tasks}
+    have = {name: [t.get("metric"), t.get("num_fewshot")] for name, t in report.get("tasks", {}).items()}
+    return (
+        have == wanted
+        and report.get("backend") == settings.backend
+        and report.get("lm_eval_version") == lm_eval.__version__
+        and report.get("limit") == {t.name: t.limit or settings.limit for t in settings.tasks}
+    )
+
+
 def _refuse_strangers(found: list[tuple[Path, dict]]) -> None:
     """A report whose identity differs from the run's majority came from another run or other settings:
     merged, its score could be crowned best while meaning something else."""

@@ -1,6 +1,6 @@
 """`epoch_eval.mode: slurm`: one `sbatch` job per checkpoint runs `evals run JOB` on the cluster.
 
-The job file is `OUTPUT_DIR/eval_jobs/epoch_<n>.json`; beside it the batch script (`.sbatch`) and, per
+The job file is `OUTPUT_DIR/eval_jobs/epoch_<n>.json` (evals.jobs.job_path); beside it the batch script (`.sbatch`) and, per
 submission, the log `eval_jobs/logs/epoch_<n>-<jobid>.log`. Every submission's job id is appended to the
 job file; the report records the id of the job that wrote it (SLURM_JOB_ID).
 
@@ -27,12 +27,11 @@ from pathlib import Path
 
 from evals import report
 from evals.errors import EvalsError
-from evals.jobs import failed_report
+from evals.jobs import JOBS_DIR, failed_report
 from evals.spec import EvalJob, SbatchRefusal, SlurmSettings, Submission
 from prep.io import atomic_output
 
 LOG = logging.getLogger(__name__)
-JOBS_DIR = "eval_jobs"
 # scontrol's states of a job that may still write its report
 ACTIVE = {
     "PENDING",
@@ -52,10 +51,6 @@ ACTIVE = {
 }
 UNKNOWN = "UNKNOWN"
 SBATCH_PATIENCE_S = 1800.0  # a refused sbatch is retried until its refusals span this long
-
-
-def job_path(output_dir: str | Path, epoch: int) -> Path:
-    return Path(output_dir) / JOBS_DIR / f"epoch_{epoch}.json"
 
 
 def _tool(name: str) -> str:

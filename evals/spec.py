@@ -13,8 +13,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evals.errors import EvalsError
+from evals.trackers import Trackers
 from prep.io import write_json
 from prep.paths import special_file
+from prep.sizing.eval_modes import ModeName
 
 Backend = Literal["hf", "vllm"]
 AUTO_BATCH = re.compile(r"auto(:[1-9][0-9]*)?")
@@ -156,12 +158,15 @@ class EvalJob(BaseModel):
     global_step: int = Field(ge=0)
     checkpoint: str = Field(description="the checkpoint directory (or the base model for epoch 0)")
     model_args: dict[str, Any] = Field(description="lm-eval model args: pretrained, peft/lora_local_path, ...")
-    mode: Literal["subprocess", "queue", "slurm"]
+    mode: ModeName
     settings: EvalSettings
     slurm: SlurmSettings | None = Field(default=None, description="slurm mode: the sbatch template")
     submissions: list[Submission] = Field(default_factory=list, description="slurm mode: every sbatch, oldest first")
     refusals: list[SbatchRefusal] = Field(
         default_factory=list, description="slurm mode: the sbatch failures since the last accepted submission"
+    )
+    trackers: Trackers | None = Field(
+        default=None, description="queue/slurm: the training's W&B run, tensorboard directory, trackio run"
     )
 
     @classmethod

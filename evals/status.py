@@ -1,5 +1,7 @@
 """Where every epoch's eval stands, whatever the mode: queued, running, done or failed, with the
-scheduler's state, job id, log and checkpoint. `held_checkpoints` is what the plugin keeps out of the
+scheduler's state, job id, log and checkpoint; and `unscored`: an epoch training recorded (eval_reports/
+training.json) that has no report and no job (training was killed between its save and its eval, or during a
+same_node eval): resuming the training scores it first. `held_checkpoints` is what the plugin keeps out of the
 Trainer's checkpoint rotation: checkpoints whose eval is not finished (queued, running, or to be
 resubmitted)."""
 
@@ -9,15 +11,18 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals import queue, report, slurm
+from evals import queue, report, slurm, training
 from evals.errors import EvalsError
+from evals.jobs import JOBS_DIR
 from evals.spec import EvalJob
+
+UNSCORED_HINT = "no report, no job: resume training (auto_resume_from_checkpoints) to score it"
 
 
 @dataclass
 class EpochStatus:
     epoch: int
-    state: str  # queued | running | done | failed
+    state: str  # queued | running | done | failed | unscored
     checkpoint: str = "-"
     scheduler: str = "-"  # Slurm JobState (+ reason), or the queue worker
     job_id: str = "-"
@@ -97,7 +102,7 @@ def _queue_rows(output_dir: Path) -> list[EpochStatus]:
 
 
 def _report_rows(output_dir: Path, known: set[int]) -> list[EpochStatus]:
-    """Epochs scored in the training process (inline, subprocess): only their reports."""
+    """Epochs scored in the training process (same_node), or failed for good: only their reports."""
     rows = []
     for path in sorted(Path(output_dir, report.REPORTS_DIR).glob("epoch_*.json")):
         match = report.NAME.match(path.name)
@@ -128,12 +133,28 @@ def epochs(output_dir: str | Path, *, query: bool = True) -> list[EpochStatus]:
         raise EvalsError(f"{output_dir}: no such directory (expected a training run's output_dir)")
     rows = _slurm_rows(out, query) + _queue_rows(out)
     rows += _report_rows(out, {r.epoch for r in rows})
-    if not rows and not any(p.is_dir() for p in (out / slurm.JOBS_DIR, queue.queue_dir(out), out / report.REPORTS_DIR)):
+    rows += _unscored_rows(out, {r.epoch for r in rows})
+    if not rows and not any(p.is_dir() for p in (out / JOBS_DIR, queue.queue_dir(out), out / report.REPORTS_DIR)):
         raise EvalsError(
-            f"{output_dir}: not a training run with evals (no {slurm.JOBS_DIR}/, {queue.QUEUE_DIR}/ or "
+            f"{output_dir}: not a training run with evals (no {JOBS_DIR}/, {queue.QUEUE_DIR}/ or "
             f"{report.REPORTS_DIR}/); check the path"
         )
     return sorted(rows, key=lambda r: r.epoch)
+
+
+def _unscored_rows(output_dir: Path, known: set[int]) -> list[EpochStatus]:
+    """Epochs training recorded that have neither a job nor a report."""
+    record = training.load(output_dir)
+    if record is None:
+        return []
+    rows = []
+    for epoch in record.expected():
+        if epoch in known:
+            continue
+        end = record.epochs.get(epoch)
+        checkpoint = end.checkpoint if end else record.base_model
+        rows.append(EpochStatus(epoch=epoch, state="unscored", checkpoint=checkpoint, scheduler=UNSCORED_HINT))
+    return rows
 
 
 def held_checkpoints(output_dir: str | Path) -> set[str]:

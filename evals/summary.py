@@ -4,12 +4,16 @@ convergence plot.
 Best epoch rule: the highest mean, over the run's tasks, of each task's tracked metric (MMLU acc,
 HellaSwag acc_norm by default), among epochs where every task scored; a tie goes to the earlier epoch.
 Epoch 0 (the base model, when evaluated) competes too: if it wins, training did not help.
+
+Missing epochs: an epoch training recorded (eval_reports/training.json) without a report is listed, in the table
+and the summary, with where its eval stands (queued, running, unscored); a best epoch picked from such an
+incomplete run says that it is the best among the scored epochs only.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.errors import EvalsError
@@ -28,6 +32,7 @@ class Run:
     name: str
     output_dir: Path
     reports: list[dict]
+    missing: dict[int, str] = field(default_factory=dict)  # epoch -> where its eval stands (no report yet)
 
     @property
     def notes(self) -> list[str]:
@@ -58,6 +63,30 @@ class Run:
         return max(complete, key=lambda r: (mean_score(r), -r["epoch"]))
 
 
+def best_line(run: Run) -> str:
+    """The best epoch, and whether the run is complete enough to call it that."""
+    best = run.best()
+    if best is None:
+        return f"best epoch: none  ({BEST_RULE})"
+    line = f"best epoch: {best['epoch']}  ({BEST_RULE})"
+    if run.missing:
+        gaps = ", ".join(f"{e} ({why})" for e, why in sorted(run.missing.items()))
+        line += f"; INCOMPLETE RUN: the best among the scored epochs only, epoch(s) {gaps} have no report"
+    return line
+
+
+def missing_epochs(output_dir: Path, reported: set[int]) -> dict[int, str]:
+    """Epochs training recorded that have no report yet, with the state of their eval."""
+    from evals.status import epochs
+    from evals.training import load
+
+    record = load(output_dir)
+    if record is None:
+        return {}
+    state = {r.epoch: r.state for r in epochs(output_dir, query=False)}
+    return {e: state.get(e, "unscored") for e in record.expected() if e not in reported}
+
+
 def mean_score(report: dict) -> float:
     values = [t["value"] for t in report["tasks"].values()]
     return sum(values) / len(values)
@@ -69,7 +98,8 @@ def load_runs(output_dirs: list[Path]) -> list[Run]:
         reports = read_reports(d)
         if not reports:
             raise EvalsError(f"no reports in {d / REPORTS_DIR} (expected epoch_<n>.json)")
-        runs.append(Run(name=d.resolve().name, output_dir=d, reports=reports))
+        missing = missing_epochs(d, {r["epoch"] for r in reports})
+        runs.append(Run(name=d.resolve().name, output_dir=d, reports=reports, missing=missing))
     names = [r.name for r in runs]
     for run in runs:  # two runs both called `out`: tell them apart by their parent
         if names.count(run.name) > 1:
@@ -102,7 +132,11 @@ def rows(run: Run) -> tuple[list[str], list[list[str]]]:
         header += [f"{t} {metric[t]}"] + ([f"{t} subject mean"] if t in run.subject_means else [])
     header += ["mean", "status"]
     body = []
-    for r in run.reports:
+    gaps = [{"epoch": e, "missing": why} for e, why in run.missing.items()]
+    for r in sorted([*run.reports, *gaps], key=lambda r: r["epoch"]):
+        if "missing" in r:
+            body.append([str(r["epoch"]), "-", *["-"] * (len(header) - 4), "-", f"MISSING ({r['missing']})"])
+            continue
         ok = all(t["status"] == "ok" for t in r["tasks"].values())
         star = " *" if best is not None and r["epoch"] == best["epoch"] else ""
         cells = []
@@ -152,13 +186,19 @@ def markdown(runs: list[Run]) -> str:
         "",
     ]
     if len(runs) > 1:
-        out += ["## Best epoch per run", "", "| run | best epoch | step | mean |", "| --- | --- | --- | --- |"]
+        out += [
+            "## Best epoch per run",
+            "",
+            "| run | best epoch | step | mean | missing epochs |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for run in runs:
             b = run.best()
+            gaps = ", ".join(f"{e} ({why})" for e, why in sorted(run.missing.items())) or "none"
             out.append(
-                f"| {run.name} | {b['epoch']} | {b.get('global_step', '-')} | {mean_score(b):.4f} |"
+                f"| {run.name} | {b['epoch']} | {b.get('global_step', '-')} | {mean_score(b):.4f} | {gaps} |"
                 if b
-                else f"| {run.name} | none (no epoch scored every task) | - | - |"
+                else f"| {run.name} | none (no epoch scored every task) | - | - | {gaps} |"
             )
         out.append("")
     for run in runs:
@@ -176,7 +216,7 @@ def markdown(runs: list[Run]) -> str:
             "|" + " --- |" * len(header),
         ]
         out += ["| " + " | ".join(row) + " |" for row in body]
-        out.append("")
+        out += ["", best_line(run), ""]
         if fails := failures(run):
             out += ["Failures:", "", *[f"- {f}" for f in fails], ""]
     return "\n".join(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import real_models
 import yaml
+from slurm_cluster import free_port
 
 for key, value in {
     "AXOLOTL_DO_NOT_TRACK": "1",
@@ -116,6 +118,40 @@ def axolotl_train(config: Path, timeout: int = 900) -> subprocess.CompletedProce
 
 
 @dataclass(frozen=True)
+class Launch:
+    returncode: int
+    log: str  # what the launch printed, stdout and stderr together
+
+
+def axolotl_launch(config: Path, log: Path, nproc: int = 2, env: dict[str, str] | None = None, timeout: int = 1200):
+    """The real `axolotl train CFG --launcher torchrun -- --nproc_per_node N`: N ranks, DDP over gloo on this CPU
+    machine. The recipe lists `support.cpu_ranks.CpuRanksPlugin` (tests/support, on PYTHONPATH here) to let ranks
+    train without an accelerator. The launch gets a session of its own, so a fault can kill it whole; its output
+    is appended to `log`."""
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        **(env or {}),
+    }
+    command = [str(bin_dir / "axolotl"), "train", str(config), "--launcher", "torchrun", "--",
+               "--nproc_per_node", str(nproc), "--master_port", str(free_port())]  # fmt: skip
+    with log.open("a") as out:
+        out.write(f"\n==== {' '.join(command)}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            code = proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    return Launch(code, log.read_text(errors="replace"))
+
+
+@dataclass(frozen=True)
 class SmokeRun:
     out: Path  # the run's output_dir
     log: str  # what `axolotl train` printed, stdout then stderr
@@ -124,7 +160,7 @@ class SmokeRun:
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path, merged_jsonl: Path, shared_data: Path):
     """ONE real training shared by every test that only reads a finished run: recipes/smoke-tiny.yml as
-    shipped (both plugins, inline MMLU/HellaSwag after each epoch and for the base model) on the demo
+    shipped (both plugins, same_node MMLU/HellaSwag of the in-memory model after each epoch and for the base model) on the demo
     mixture, with preflight's disk budget set below what the run needs and overridden, so the log also shows
     preflight letting a run through."""
     workdir = tmp_path_factory.mktemp("smoke-run")

@@ -1,6 +1,7 @@
 """The epoch_eval plugin through the real `axolotl train`: a report per epoch with both tasks, scores in
 the trainer's log, numbers equal to the standalone `lm_eval` CLI on the saved checkpoint, the same
-numbers from the subprocess and queue modes, failures recorded while training completes."""
+numbers from the in-memory model, the checkpoint in a child process (same_node), queue and slurm, failures
+recorded while training completes."""
 
 from __future__ import annotations
 
@@ -43,15 +44,16 @@ def checkpoints(out: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def inline_run(smoke_run) -> Path:
-    """The smoke recipe as shipped (inline mode, base model as epoch 0), two epochs: the shared run."""
+def memory_run(smoke_run) -> Path:
+    """The smoke recipe as shipped (same_node, the in-memory model, base model as epoch 0), two epochs: the
+    shared run."""
     return smoke_run.out
 
 
 @pytest.fixture(scope="module")
-def subprocess_run(tmp_path_factory, tiny_llama, merged_jsonl, shared_data) -> Path:
-    """Same training in subprocess mode, with a task name that does not exist and a task whose data
-    file is missing (a data directory holding only hellaswag/)."""
+def checkpoint_run(tmp_path_factory, tiny_llama, merged_jsonl, shared_data) -> Path:
+    """Same training in same_node mode scoring the saved checkpoint in a child process, with a task name that
+    does not exist and a task whose data file is missing (a data directory holding only hellaswag/)."""
     data = tmp_path_factory.mktemp("partial-data")
     (data / "hellaswag").symlink_to(shared_data / "hellaswag", target_is_directory=True)
     tasks = [
@@ -60,10 +62,12 @@ def subprocess_run(tmp_path_factory, tiny_llama, merged_jsonl, shared_data) -> P
         {"name": "hellaswag_local", "num_fewshot": 10, "metric": "acc_norm", "limit": task_limit("hellaswag_local")},
     ]
     return train(
-        tmp_path_factory.mktemp("subprocess"),
+        tmp_path_factory.mktemp("checkpoint"),
         tiny_llama,
         merged_jsonl,
-        epoch_eval=block(shared_data, mode="subprocess", task_data_dir=str(data), tasks=tasks, eval_base_model=False),
+        epoch_eval=block(
+            shared_data, score_from="checkpoint", task_data_dir=str(data), tasks=tasks, eval_base_model=False
+        ),
     )
 
 
@@ -84,32 +88,40 @@ def validated(cfg: dict):
 def test_axolotl_validation_accepts_the_block_and_rejects_typos(tmp_path, tiny_llama, merged_jsonl, shared_data):
     cfg = yaml.safe_load(smoke_recipe(tmp_path, tiny_llama, merged_jsonl, epoch_eval=block(shared_data)).read_text())
     good = validated(dict(cfg))
-    assert good.epoch_eval["mode"] == "inline"
+    assert good.epoch_eval["mode"] == "same_node" and good.epoch_eval["score_from"] == "auto"
     assert [t["name"] for t in good.epoch_eval["tasks"]] == ["mmlu_local", "hellaswag_local"]
 
     with pytest.raises(ValidationError, match="limt"):
         validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "limt": 5}})
     with pytest.raises(ValidationError, match="num_fewshot"):
         validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "tasks": [{"name": "mmlu", "metric": "acc"}]}})
-    with pytest.raises(ValidationError, match="backend 'vllm' needs mode subprocess, queue or slurm"):
-        validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "backend": "vllm"}})
+    with pytest.raises(ValidationError, match="backend 'vllm' scores a saved checkpoint"):
+        validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "backend": "vllm", "score_from": "memory"}})
+    with pytest.raises(ValidationError, match="score_from is for mode same_node"):
+        validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "mode": "queue", "score_from": "memory"}})
+    with pytest.raises(ValidationError, match="is not a duration"):
+        validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "max_wait": "soon"}})
+    assert validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "max_wait": "1.5h"}}).epoch_eval["max_wait"] == 5400
+    with pytest.raises(ValidationError, match="remind_s"):  # a wait says so at least every 10 minutes
+        validated({**cfg, "epoch_eval": {**cfg["epoch_eval"], "remind_s": 3600}})
     # Axolotl would silently drop a misspelt top-level block; the plugin refuses it at registration
     with pytest.raises(ValueError, match=r"unknown top-level key\(s\) \['epoch_evals'\]"):
         validated({**cfg, "epoch_evals": cfg["epoch_eval"]})
 
 
-# ---- inline mode through axolotl train --------------------------------------------------------------
+# ---- same_node mode, the in-memory model, through axolotl train --------------------------------------------------------------
 
 
 @pytest.mark.e2e
-def test_inline_writes_a_report_per_epoch_with_both_tasks(inline_run):
-    got = reports(inline_run)
+def test_in_memory_writes_a_report_per_epoch_with_both_tasks(memory_run):
+    got = reports(memory_run)
     assert sorted(got) == [0, 1, 2]  # the base model as epoch 0, then each epoch
-    ckpts = checkpoints(inline_run)
+    ckpts = checkpoints(memory_run)
     assert [got[e]["checkpoint"] for e in (1, 2)] == [str(c) for c in ckpts]
     assert [got[e]["global_step"] for e in (0, 1, 2)] == [0, *[int(c.name.split("-")[1]) for c in ckpts]]
     for epoch, r in got.items():
-        assert r["epoch"] == epoch and r["status"] == "ok" and r["mode"] == "inline"
+        assert r["epoch"] == epoch and r["status"] == "ok" and r["mode"] == "same_node"
+        assert r["scheduler"] == {"name": "same_node", "job_id": "in memory"}
         assert r["lm_eval_version"] == version("lm_eval") and r["chat_template"] is False
         mmlu, hs = r["tasks"]["mmlu_local"], r["tasks"]["hellaswag_local"]
         assert (mmlu["metric"], mmlu["num_fewshot"], hs["metric"], hs["num_fewshot"]) == ("acc", 5, "acc_norm", 10)
@@ -125,9 +137,9 @@ def test_inline_writes_a_report_per_epoch_with_both_tasks(inline_run):
 
 
 @pytest.mark.e2e
-def test_inline_scores_go_into_the_trainer_log(inline_run):
-    got = reports(inline_run)
-    history = json.loads((checkpoints(inline_run)[-1] / "trainer_state.json").read_text())["log_history"]
+def test_in_memory_scores_go_into_the_trainer_log(memory_run):
+    got = reports(memory_run)
+    history = json.loads((checkpoints(memory_run)[-1] / "trainer_state.json").read_text())["log_history"]
     logged = [h for h in history if "epoch_eval/mmlu_local/acc" in h]
     # epoch 0 and epoch 1 were logged before the last checkpoint's state was written
     assert [h["epoch_eval/mmlu_local/acc"] for h in logged] == [got[e]["tasks"]["mmlu_local"]["value"] for e in (0, 1)]
@@ -180,61 +192,61 @@ def lm_eval_cli(checkpoint: Path, task: str, fewshot: int, shared_data: Path, ou
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("task,fewshot,metric", [("mmlu_local", 5, "acc"), ("hellaswag_local", 10, "acc_norm")])
-def test_inline_numbers_equal_the_lm_eval_cli_on_the_saved_checkpoint(
-    inline_run, shared_data, tmp_path, task, fewshot, metric
+def test_in_memory_numbers_equal_the_lm_eval_cli_on_the_saved_checkpoint(
+    memory_run, shared_data, tmp_path, task, fewshot, metric
 ):
-    last = reports(inline_run)[2]
+    last = reports(memory_run)[2]
     cli = lm_eval_cli(Path(last["checkpoint"]), task, fewshot, shared_data, tmp_path)
     mine = last["tasks"][task]
     assert mine["value"] == pytest.approx(cli[f"{metric},none"], abs=TOL)
     assert mine["stderr"] == pytest.approx(cli[f"{metric}_stderr,none"], abs=TOL)
 
 
-# ---- subprocess mode, failures ----------------------------------------------------------------------
+# ---- same_node mode, the checkpoint in a child process, failures ----------------------------------------------------------------------
 
 
 @pytest.mark.e2e
-def test_subprocess_mode_records_failures_and_training_completes(subprocess_run, inline_run):
-    got = reports(subprocess_run)
+def test_checkpoint_evals_record_failures_and_training_completes(checkpoint_run, memory_run):
+    got = reports(checkpoint_run)
     assert sorted(got) == [1, 2]
-    assert (subprocess_run / "model.safetensors").is_file()  # training ran to the end
+    assert (checkpoint_run / "model.safetensors").is_file()  # training ran to the end
     for epoch, r in got.items():
-        assert r["status"] == "partial" and r["mode"] == "subprocess"
+        assert r["status"] == "partial" and r["mode"] == "same_node"
         bad, missing, ok = (r["tasks"][n] for n in ("no_such_task", "mmlu_local_anatomy", "hellaswag_local"))
         assert bad["status"] == "failed" and "no_such_task" in bad["error"]
         assert missing["status"] == "failed" and "mmlu/test/anatomy_test.csv" in missing["error"]
         assert ok["status"] == "ok"
-        # same seed, same data: the checkpoint equals the inline run's, and so does the score
-        inline = reports(inline_run)[epoch]["tasks"]["hellaswag_local"]
-        assert ok["value"] == pytest.approx(inline["value"], abs=TOL)
+        # same seed, same data: the checkpoint equals the in-memory run's, and so does the score
+        in_memory = reports(memory_run)[epoch]["tasks"]["hellaswag_local"]
+        assert ok["value"] == pytest.approx(in_memory["value"], abs=TOL)
         assert r["model_args"]["pretrained"] == r["checkpoint"]
-    history = json.loads((checkpoints(subprocess_run)[-1] / "trainer_state.json").read_text())["log_history"]
+    history = json.loads((checkpoints(checkpoint_run)[-1] / "trainer_state.json").read_text())["log_history"]
     assert [h["epoch_eval/failed_tasks"] for h in history if "epoch_eval/failed_tasks" in h] == [2]
 
 
 @pytest.mark.e2e
-def test_inline_eval_leaves_training_untouched(subprocess_run, inline_run):
-    """The inline evals ran inside the training process; the losses match the run that evaluated elsewhere."""
+def test_in_memory_eval_leaves_training_untouched(checkpoint_run, memory_run):
+    """The in-memory evals ran inside the training process; the losses match the run that scored checkpoints."""
 
     def losses(out: Path) -> list[float]:
         history = json.loads((checkpoints(out)[-1] / "trainer_state.json").read_text())["log_history"]
         return [h[k] for h in history for k in ("loss", "eval_loss") if k in h]
 
-    assert losses(inline_run) == losses(subprocess_run)
+    assert losses(memory_run) == losses(checkpoint_run)
 
 
 # ---- queue mode and the watcher ---------------------------------------------------------------------
 
 
 @pytest.mark.e2e
-def test_evals_watch_runs_queued_jobs_until_training_is_done(subprocess_run, tmp_path):
-    """The jobs the plugin wrote in the subprocess run are queue jobs too (queue mode only enqueues them
+def test_evals_watch_runs_queued_jobs_until_training_is_done(checkpoint_run, tmp_path):
+    """The jobs the plugin wrote for its child processes are queue jobs too (queue mode only enqueues them
     instead of running them): queued for a fresh output dir, `evals watch` runs them all and stops."""
     from evals import queue
     from evals.spec import EvalJob
 
     out = tmp_path / "queued"
-    for path in sorted((subprocess_run / "eval_jobs").glob("epoch_*.json")):
+    for path in sorted((checkpoint_run / "eval_jobs").glob("epoch_*.json")):
         job = EvalJob.load(path)
         queue.enqueue(job.model_copy(update={"output_dir": str(out), "mode": "queue"}))
     queue.mark_training_done(out)
@@ -251,7 +263,7 @@ def test_evals_watch_runs_queued_jobs_until_training_is_done(subprocess_run, tmp
     assert "ran 2 job(s): epoch 1 partial, epoch 2 partial" in run.stdout
     states = {d.name: sorted(p.name for p in d.iterdir()) for d in (out / "eval_queue").iterdir() if d.is_dir()}
     assert states == {"pending": [], "running": [], "done": [], "failed": ["epoch_1.json", "epoch_2.json"]}  # partial
-    before = reports(subprocess_run)
+    before = reports(checkpoint_run)
     for epoch, r in reports(out).items():
         assert r["mode"] == "queue"
         assert {n: t["status"] for n, t in r["tasks"].items()} == {
@@ -264,19 +276,19 @@ def test_evals_watch_runs_queued_jobs_until_training_is_done(subprocess_run, tmp
 
 
 @pytest.mark.e2e
-def test_evals_report_renders_table_summary_and_plot(inline_run, subprocess_run, tmp_path):
+def test_evals_report_renders_table_summary_and_plot(memory_run, checkpoint_run, tmp_path):
     from click.testing import CliRunner
 
     from evals.cli import main
     from evals.summary import load_runs, mean_score
 
-    got = reports(inline_run)
+    got = reports(memory_run)
     best = max(got.values(), key=lambda r: (mean_score(r), -r["epoch"]))
-    result = CliRunner().invoke(main, ["report", str(inline_run)])
+    result = CliRunner().invoke(main, ["report", str(memory_run)])
     assert result.exit_code == 0, result.output
     assert "mmlu_local acc" in result.output and "hellaswag_local acc_norm" in result.output
     assert f"best epoch: {best['epoch']}" in result.output
-    md = (inline_run / "eval_reports/summary.md").read_text()
+    md = (memory_run / "eval_reports/summary.md").read_text()
     hs, mmlu = got[1]["tasks"]["hellaswag_local"], got[1]["tasks"]["mmlu_local"]
     # MMLU also as the plain mean of its 57 subjects (the Open LLM Leaderboard v1's MMLU)
     subjects = [
@@ -294,18 +306,18 @@ def test_evals_report_renders_table_summary_and_plot(inline_run, subprocess_run,
         f"| 1{' *' if best['epoch'] == 1 else ''} | {got[1]['global_step']} | {cells} | {mean_score(got[1]):.4f} | ok |"
         in md
     )
-    png = (inline_run / "eval_reports/convergence.png").read_bytes()
+    png = (memory_run / "eval_reports/convergence.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
 
     # across runs: one combined summary; the run whose epochs all had failures has no best epoch
-    result = CliRunner().invoke(main, ["report", str(inline_run), str(subprocess_run), "--out", str(tmp_path)])
+    result = CliRunner().invoke(main, ["report", str(memory_run), str(checkpoint_run), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     md = (tmp_path / "summary.md").read_text()
     assert "## Best epoch per run" in md and "none (no epoch scored every task)" in md
     assert "epoch 1 no_such_task:" in md and (tmp_path / "convergence.png").is_file()
-    assert load_runs([inline_run])[0].best()["epoch"] == best["epoch"]
+    assert load_runs([memory_run])[0].best()["epoch"] == best["epoch"]
     # several runs without --out is a usage error, not a silent pick
-    assert CliRunner().invoke(main, ["report", str(inline_run), str(subprocess_run)]).exit_code == 2
+    assert CliRunner().invoke(main, ["report", str(memory_run), str(checkpoint_run)]).exit_code == 2
 
 
 # ---- slurm mode through axolotl train ---------------------------------------------------------------
@@ -324,13 +336,14 @@ def slurm_run(slurm, tmp_path_factory, tiny_llama, merged_jsonl, shared_data) ->
 
 
 @pytest.mark.e2e
-def test_slurm_mode_scores_every_epoch_through_sbatch_like_inline(slurm_run, inline_run):
+def test_slurm_mode_scores_every_epoch_through_sbatch_like_in_memory(slurm_run, memory_run):
     from evals.cli import main
-    from evals.slurm import job_path, state
+    from evals.jobs import job_path
+    from evals.slurm import state
     from evals.spec import EvalJob
     from evals.status import epochs
 
-    got, inline = reports(slurm_run), reports(inline_run)
+    got, in_memory = reports(slurm_run), reports(memory_run)
     assert sorted(got) == [0, 1, 2]
     for epoch, r in got.items():
         job = EvalJob.load(job_path(slurm_run, epoch))
@@ -340,15 +353,15 @@ def test_slurm_mode_scores_every_epoch_through_sbatch_like_inline(slurm_run, inl
         assert state(submission.job_id)[0] == "COMPLETED" and Path(submission.log).is_file()
         # the same checkpoints (same seed and data) scored in another process, through the scheduler
         for name, t in r["tasks"].items():
-            assert t["value"] == pytest.approx(inline[epoch]["tasks"][name]["value"], abs=TOL), (epoch, name)
-            assert t["stderr"] == pytest.approx(inline[epoch]["tasks"][name]["stderr"], abs=TOL)
+            assert t["value"] == pytest.approx(in_memory[epoch]["tasks"][name]["value"], abs=TOL), (epoch, name)
+            assert t["stderr"] == pytest.approx(in_memory[epoch]["tasks"][name]["stderr"], abs=TOL)
     assert got[2]["checkpoint"] == str(checkpoints(slurm_run)[-1])
     rows = epochs(slurm_run)
     assert [(r.epoch, r.state, r.scheduler, r.report) for r in rows] == [
         (e, "done", "COMPLETED", "ok") for e in (0, 1, 2)
     ]
     status = CliRunner().invoke(main, ["status", str(slurm_run)])
-    assert status.exit_code == 0 and "3 done, 0 failed, 0 running, 0 queued" in status.output
+    assert status.exit_code == 0 and "3 done, 0 failed, 0 running, 0 queued, 0 unscored" in status.output
 
 
 # ---- checkpoints held until scored --------------------------------------------------------------------
@@ -399,8 +412,9 @@ def test_a_slow_eval_never_loses_its_checkpoint(tmp_path, tiny_llama, merged_jso
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: "training waits for 2 unscored checkpoint(s)" in log.read_text(errors="replace")
-                 or training.poll() is not None, 900, "training to wait for its evals")  # fmt: skip
+        wait_for(lambda: "training waits at an epoch end for room among the held checkpoints: 2 eval(s)"
+                 in log.read_text(errors="replace") or training.poll() is not None, 900,
+                 "training to wait for its evals")  # fmt: skip
         assert training.poll() is None, log.read_text()[-4000:]
         held = sorted(p.name for p in queue.queue_dir(out, "pending").glob("epoch_*.json"))
         assert held == ["epoch_0.json", "epoch_1.json", "epoch_2.json"]

@@ -1,7 +1,7 @@
 """Slurm mode against a real single-node Slurm (tests/slurm_cluster.py): a job per checkpoint through
 `sbatch`, its id in the job file and the report, `evals status` from `scontrol`, a failed job resubmitted,
 and one that keeps failing recorded as failed for good. The smoke training in slurm mode is in
-test_epoch_eval.py (it compares with the inline run there)."""
+test_epoch_eval.py (it compares with the in-memory run there)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from evals import report
 from evals import slurm as evals_slurm
 from evals.cli import main
 from evals.errors import EvalsError
+from evals.jobs import job_path
 from evals.spec import EvalJob, SlurmSettings
 from evals.status import epochs, held_checkpoints
 from plugins.epoch_eval.args import EpochEvalConfig
@@ -27,7 +28,7 @@ from plugins.epoch_eval.args import EpochEvalConfig
 def base_model_job(out: Path, tiny_llama: Path, shared_data: Path, **slurm_keys) -> Path:
     """The job the plugin submits for the base model (epoch 0)."""
     job = model_job(smoke_config(shared_data, mode="slurm", slurm=slurm_keys), out, tiny_llama)
-    return job.save(evals_slurm.job_path(out, 0))
+    return job.save(job_path(out, 0))
 
 
 def finished(job_path: Path) -> str | None:

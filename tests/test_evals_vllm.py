@@ -113,7 +113,7 @@ def test_vllm_scores_the_tiny_model(tmp_path, tiny_llama, shared_data):
     config = smoke_config(
         shared_data,
         hellaswag_only=False,
-        mode="subprocess",
+        mode="same_node",
         backend="vllm",
         model_args={"dtype": "float32", "gpu_memory_utilization": 0.3},
     )

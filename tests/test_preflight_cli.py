@@ -125,3 +125,44 @@ def test_offline_without_base_model_says_to_give_a_local_copy(tmp_path, monkeypa
     assert "meta-llama/Llama-2-70b-hf" in run.output and "give --base-model DIR" in run.output
     local = fit(tmp_path, config, *A100_NODE, "--base-model", str(FIXTURE_70B))
     assert local.exit_code == 0, local.output
+
+
+def shipped(name: str) -> dict:
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "recipes" / name).read_text())
+    cfg["base_model"] = str(FIXTURE_70B)
+    return cfg
+
+
+def test_same_node_eval_memory_is_stated_and_a_plan_that_cannot_fit_it_is_refused(tmp_path):
+    """The single-node recipe's eval (the checkpoint in bf16 over 8 GPUs, beside ZeRO-3's resident state) fits;
+    a QLoRA run told to score its checkpoint needs a second 70B copy on its one GPU, and is refused."""
+    full = shipped("llama2-70b-merged.yml")
+    full["deepspeed"] = str(Path(__file__).parents[1] / full["deepspeed"])
+    run = fit(tmp_path, full, *A100_NODE, "--json")
+    assert run.exit_code == 0, run.output
+    row = next(f for f in json.loads(run.output)["findings"] if f["label"] == "eval memory / GPU")
+    assert row["status"] == "ok" and row["need"] == "19.1 GiB" and row["have"] == "53.0 GiB free beside training"
+    assert "score_from checkpoint: the checkpoint in bf16 over 8 GPU(s) (16.1 GiB each)" in row["note"]
+
+    qlora = shipped("llama2-70b-merged-qlora.yml")
+    assert fit(tmp_path, qlora, "--gpus", "1", "--gpu-mem", "80", "--ram", "256", "--disk", "100").exit_code == 0
+    qlora["epoch_eval"]["score_from"] = "checkpoint"
+    run = fit(tmp_path, qlora, "--gpus", "1", "--gpu-mem", "80", "--ram", "256", "--disk", "100")
+    assert run.exit_code == 1
+    assert "eval memory / GPU: needs 131.5 GiB, has 23.8 GiB free beside training" in run.output
+    assert "score_from memory (hf backend), which needs no second copy" in run.output
+    assert "override: [eval_memory]" in run.output
+
+
+def test_a_queue_run_with_no_eval_gpus_is_warned(tmp_path):
+    full = shipped("llama2-70b-merged.yml")
+    full["deepspeed"] = str(Path(__file__).parents[1] / full["deepspeed"])
+    full["epoch_eval"] = {**full["epoch_eval"], "mode": "queue", "max_pending_checkpoints": 1}
+    run = fit(tmp_path, full, *A100_NODE, "--json")
+    assert run.exit_code == 0, run.output  # a warning, not a refusal: the watcher may run on GPUs elsewhere
+    row = next(f for f in json.loads(run.output)["findings"] if f["label"] == "eval GPUs")
+    assert row["status"] == "warn" and "training stops at the end of epoch 2" in row["note"]
+    assert "use mode same_node" in row["note"]
+    run = fit(tmp_path, full, *A100_NODE, "--eval-gpus", "8", "--json")
+    row = next(f for f in json.loads(run.output)["findings"] if f["label"] == "eval GPUs")
+    assert row["status"] == "info" and "runs on 8 GPU(s) beside training" in row["note"]

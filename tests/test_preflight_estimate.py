@@ -184,7 +184,7 @@ def test_disk_counts_the_checkpoints_epoch_eval_holds_unscored(tmp_path, llama70
     block = cfg.get("epoch_eval")
     expected = EpochEvalConfig.model_validate(block).held_checkpoints() if block else 0
     assert held_checkpoints(cfg) == expected
-    for mode, held in (("queue", 2), ("slurm", 2), ("subprocess", 0), ("inline", 0)):
+    for mode, held in (("queue", 2), ("slurm", 2), ("same_node", 0)):
         assert held_checkpoints({"epoch_eval": {"mode": mode}}) == held
         assert EpochEvalConfig.model_validate({"mode": mode}).held_checkpoints() == held
 

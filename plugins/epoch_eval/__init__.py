@@ -6,7 +6,8 @@ Enable with `plugins: [plugins.epoch_eval.EpochEvalPlugin]` and configure in the
 
 from __future__ import annotations
 
-import os
+import logging
+import sys
 from pathlib import Path
 
 from axolotl.integrations.base import BasePlugin
@@ -16,6 +17,11 @@ from plugins.epoch_eval.args import EpochEvalArgs, EpochEvalConfig
 __all__ = ["EpochEvalArgs", "EpochEvalPlugin"]
 
 KEY = "epoch_eval"
+
+
+def local_or_hub(model: str) -> str:
+    """A local model directory made absolute (a job may run from another directory or machine); a hub id as is."""
+    return str(Path(model).resolve()) if Path(model).exists() else model
 
 
 def config_of(cfg) -> EpochEvalConfig:
@@ -29,6 +35,24 @@ def config_of(cfg) -> EpochEvalConfig:
     )
 
 
+def show_progress() -> None:
+    """Axolotl drops INFO from loggers outside `axolotl.*` (a filter on each such logger and on its console
+    handler), which would hide the plugin's own lines: which epoch is being scored and how, what training waits
+    for. So the plugin's and evals' loggers lose that filter and write to stderr through a handler of their own."""
+    for name in ("plugins.epoch_eval", "evals"):
+        logger = logging.getLogger(name)
+        if not any(getattr(h, "epoch_eval", False) for h in logger.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s"))
+            handler.epoch_eval = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    for name, known in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(known, logging.Logger) and name.startswith(("plugins.epoch_eval", "evals")):
+            known.filters = [f for f in known.filters if type(f).__name__ != "AxolotlOrWarnErrorFilter"]
+
+
 class EpochEvalPlugin(BasePlugin):
     def get_input_args(self) -> str:
         return "plugins.epoch_eval.args.EpochEvalArgs"
@@ -36,6 +60,7 @@ class EpochEvalPlugin(BasePlugin):
     def register(self, cfg: dict) -> None:
         """Runs on the raw YAML, before Axolotl's validation silently drops unknown top-level keys:
         a misspelt block (`epoch_evals:`, `epoch_eval_tasks:`) would otherwise disable the evals unseen."""
+        show_progress()
         stray = sorted(k for k in cfg if isinstance(k, str) and k.startswith(KEY) and k != KEY)
         if stray:
             raise ValueError(
@@ -45,12 +70,14 @@ class EpochEvalPlugin(BasePlugin):
 
     def pre_model_load(self, cfg) -> None:
         """Refuse, before hours of loading, a setup the chosen mode cannot serve."""
+        from plugins.epoch_eval.same_node import sharded
+
         config = config_of(cfg)
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if config.mode == "inline" and (world > 1 or cfg.get("deepspeed") or cfg.get("fsdp") or cfg.get("fsdp_config")):
+        if config.mode == "same_node" and config.score_from == "memory" and sharded(cfg, Path.cwd()):
             raise ValueError(
-                f"epoch_eval: mode inline evaluates the in-memory model in one process (WORLD_SIZE="
-                f"{world}, deepspeed={cfg.get('deepspeed')}); use mode subprocess or queue"
+                "epoch_eval: score_from memory evaluates the in-memory model, but this run shards its weights over "
+                f"the ranks (deepspeed={cfg.get('deepspeed')}, fsdp={cfg.get('fsdp') or cfg.get('fsdp_config')}); "
+                "use score_from checkpoint (or auto)"
             )
         for d in [*config.include_path, *([config.task_data_dir] if config.task_data_dir else [])]:
             if not Path(d).is_dir():
@@ -62,14 +89,19 @@ class EpochEvalPlugin(BasePlugin):
 
     def add_callbacks_post_trainer(self, cfg, trainer) -> list:
         from plugins.epoch_eval.callback import EpochEvalCallback
+        from plugins.epoch_eval.same_node import score_from
 
+        show_progress()  # again, now that the callback's modules (and their loggers) exist
+        config = config_of(cfg)
         return [
             EpochEvalCallback(
-                config_of(cfg),
+                config,
                 output_dir=trainer.args.output_dir,
-                base_model=str(cfg.base_model),
+                base_model=local_or_hub(str(cfg.base_model)),
                 adapter=cfg.get("adapter"),
                 lora_r=cfg.get("lora_r"),
+                num_epochs=float(cfg.get("num_epochs") or 1),
+                score_from=score_from(config, cfg, Path.cwd()),
                 trainer=trainer,
             )
         ]

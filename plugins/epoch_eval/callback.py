@@ -1,36 +1,41 @@
-"""The Trainer callback: at each epoch end make sure a checkpoint is saved, then score it in `on_save`
-(which runs after the checkpoint directory is written; `on_epoch_end` runs before the save).
+"""The Trainer callback: at each epoch end make sure a checkpoint is saved, then score it (same_node) or hand it
+to `evals watch` (queue) or Slurm (slurm), as the mode table (prep/sizing/eval_modes.py) says.
 
-In queue and slurm modes the eval runs elsewhere, so the callback also owns checkpoint rotation (see
-retention.py): a checkpoint stays until its eval ran. At an epoch end training waits while
-`max_pending_checkpoints` checkpoints still await their eval, which bounds the disk they hold; in slurm
-mode it resubmits failed jobs meanwhile, and (wait_at_end) training ends when every epoch is scored.
+The epoch end is recognised by step: `on_epoch_end` (before the save) notes the step and records the epoch in
+eval_reports/training.json; the `on_save` at that step is the epoch's (the Trainer's `state.epoch` there is
+fractional, 0.989 in the smoke run; the epoch is round(state.epoch)). Rank 0 does the work of every hook while
+the other ranks wait on a file (ranks.py), so no collective can time out however long an eval or a wait takes.
 
-The Trainer's `state.epoch` is fractional at the epoch-end save (0.989, 1.978 in the smoke run), so
-the boundary is recognised by step: `on_epoch_end` notes the step, and the `on_save` at that step is
-the epoch's. The epoch is numbered round(state.epoch).
-
-Only the main process evaluates or writes; every rank then meets at a barrier so none runs ahead.
+When training starts (a fresh run or a resume), every epoch the record holds without an ok report, and the base
+model when `eval_base_model` asks for it, is scored (or queued) before training goes on; an ok report from the
+same settings is never redone. In queue and slurm modes the callback owns checkpoint rotation (retention.py), so
+a checkpoint stays until its eval ran, and training waits (waits.py) while `max_pending_checkpoints` still
+await theirs.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from evals import queue, report, slurm
+from evals import queue, report, slurm, training
 from evals.errors import EvalsError
-from evals.jobs import run_in_subprocess
+from evals.jobs import failed_report, job_path, run_in_subprocess
 from evals.runner import task_manager
 from evals.spec import EvalJob
 from evals.status import held_checkpoints
-from plugins.epoch_eval.args import ASYNC_MODES, EpochEvalConfig
-from plugins.epoch_eval.inline import evaluate_in_memory
+from evals.trackers import Trackers, from_trainer, log_in_child, scores
+from plugins.epoch_eval.args import EpochEvalConfig
+from plugins.epoch_eval.in_memory import evaluate_in_memory
+from plugins.epoch_eval.ranks import Ranks
 from plugins.epoch_eval.retention import rotate
+from plugins.epoch_eval.same_node import GpuMemory, Unfit, measure, sized, weights_bytes
+from plugins.epoch_eval.waits import Waiter
 
 LOG = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ def eval_job(
     epoch: int,
     global_step: int,
     checkpoint: str,
+    trackers: Trackers | None = None,
 ) -> EvalJob:
     """The job for one checkpoint. Full fine-tune: the checkpoint itself. LoRA/QLoRA: the base model plus
     the checkpoint as adapter (`peft=` for hf; `lora_local_path=` and `max_lora_rank=` for vllm, which
@@ -66,9 +72,10 @@ def eval_job(
         global_step=global_step,
         checkpoint=checkpoint,
         model_args=model_args,
-        mode=config.mode if config.mode != "inline" else "subprocess",  # inline never makes a job
+        mode=config.mode,
         settings=config.settings(),
         slurm=config.slurm if config.mode == "slurm" else None,
+        trackers=trackers if config.mode != "same_node" else None,  # same_node: the training process logs
     )
 
 
@@ -81,6 +88,8 @@ class EpochEvalCallback(TrainerCallback):
         base_model: str,
         adapter: str | None,
         lora_r: int | None,
+        num_epochs: float,
+        score_from: str,
         trainer,
     ) -> None:
         self.config = config
@@ -88,142 +97,225 @@ class EpochEvalCallback(TrainerCallback):
         self.base_model = base_model
         self.adapter = adapter
         self.lora_r = lora_r
+        self.num_epochs = num_epochs
+        self.score_from = score_from  # same_node: memory or checkpoint
         self.trainer = trainer
+        self.ranks = Ranks(self.output_dir, config.remind_s)
+        self.waiter = Waiter(config, self.output_dir)
+        self.trackers = Trackers()
         self._epoch_end: tuple[int, int] | None = None  # (global_step, epoch) of the last epoch end
         self._manager = None
         # the Trainer would rotate before any callback sees the save: the limit is ours from here on
         self.save_total_limit = trainer.args.save_total_limit
         trainer.args.save_total_limit = None
 
-    # ---- hooks -------------------------------------------------------------------------------
+    # ---- hooks: every rank runs them; rank 0 does the work, the others wait on its verdict ----------------
     def on_train_begin(self, args, state, control, **kwargs):
-        if self.config.mode == "queue" and state.is_world_process_zero:
-            queue.create(self.output_dir)  # marks the directory as a run for `evals watch`
-        if self.config.eval_base_model and state.global_step == 0:
-            self._evaluate(state, epoch=0, checkpoint=self.base_model, **kwargs)
+        self.ranks.start()
+        self._rank0(
+            "start",
+            "scoring the base model and any epoch an earlier launch left unscored",
+            lambda gpus: self._start(state, kwargs, gpus),
+        )
 
     def on_epoch_end(self, args, state, control, **kwargs):
         self._epoch_end = (state.global_step, round(state.epoch))
         control.should_save = True  # the eval needs this epoch's checkpoint, whatever save_strategy says
-        if self.config.mode in ASYNC_MODES:  # room for this epoch's checkpoint among the held ones
-            self._wait(state, lambda held: len(held) < self.config.max_pending_checkpoints)
+        self._rank0(
+            f"epoch-end-{state.global_step}",
+            "waiting for room among the held checkpoints",
+            lambda _gpus: self._record_epoch_end(state),
+            measured=False,
+        )
         return control
 
     def on_save(self, args, state, control, **kwargs):
         if self._epoch_end is not None and self._epoch_end[0] == state.global_step:
-            epoch = self._epoch_end[1]
+            step, epoch = self._epoch_end
             self._epoch_end = None
-            self._evaluate(
-                state, epoch=epoch, checkpoint=str(Path(self.output_dir) / f"checkpoint-{state.global_step}"), **kwargs
+            checkpoint = self._checkpoint(step)
+            describe = f"scoring epoch {epoch}" if self.config.mode == "same_node" else f"handing epoch {epoch} over"
+            self._rank0(
+                f"save-{step}", describe, lambda gpus: self._score(state, epoch, step, checkpoint, kwargs, gpus)
             )
-        if args.should_save:
-            rotate(
-                self.output_dir, self.save_total_limit, state.best_model_checkpoint, held_checkpoints(self.output_dir)
-            )
+        elif args.should_save and self.ranks.main:
+            self._rotate(state)
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self.config.mode == "queue" and state.is_world_process_zero:
+        self._rank0("end", "waiting for the last evals", lambda _gpus: self._end(), measured=False)
+        self.ranks.finish()
+
+    # ---- what rank 0 does ----------------------------------------------------------------------------------
+    def _rank0(self, what: str, describe: str, work: Callable[[list[GpuMemory]], Any], measured: bool = True) -> None:
+        gpus = measure() if measured and self.config.mode == "same_node" and self.score_from == "checkpoint" else []
+        self.ranks.rank0_does(what, describe, lambda: work(gpus))
+
+    def _start(self, state, kwargs: dict[str, Any], gpus: list[GpuMemory]) -> None:
+        if self.config.mode == "queue":
+            queue.create(self.output_dir)  # marks the directory as a run for `evals watch`
+        self.trackers = from_trainer(self.trainer)
+        record = training.load(self.output_dir)
+        record = training.TrainingRecord(
+            mode=self.config.mode,
+            num_epochs=self.num_epochs,
+            eval_base_model=self.config.eval_base_model,
+            base_model=self.base_model,
+            epochs=record.epochs if record is not None else {},
+            trackers=self.trackers,
+        )
+        training.save(self.output_dir, record)
+        todo = [(0, 0, self.base_model)] if self.config.eval_base_model else []
+        todo += [(e, end.global_step, end.checkpoint) for e, end in sorted(record.epochs.items())]
+        for epoch, step, checkpoint in todo:
+            if self._settled(epoch):
+                continue
+            if epoch > 0 and not Path(checkpoint).is_dir():
+                self._lost(epoch, step, checkpoint)
+                continue
+            LOG.info("epoch_eval: epoch %d has no ok report from these settings: scoring it before training", epoch)
+            self._score(state, epoch, step, checkpoint, kwargs, gpus)
+
+    def _record_epoch_end(self, state) -> None:
+        step, epoch = self._epoch_end  # type: ignore[misc]  # set just before
+        record = training.load(self.output_dir)
+        if record is not None:
+            record.epochs[epoch] = training.EpochEnd(global_step=step, checkpoint=self._checkpoint(step))
+            training.save(self.output_dir, record)
+        if self.config.mode in ("queue", "slurm"):  # room for this epoch's checkpoint among the held ones
+            self.waiter.room(self.config.max_pending_checkpoints)
+
+    def _end(self) -> None:
+        if self.config.mode == "queue":
             queue.mark_training_done(self.output_dir)
         if self.config.mode == "slurm" and self.config.slurm.wait_at_end:
-            self._wait(state, lambda held: not held, base_model_too=True)
-
-    def _wait(self, state, enough, base_model_too: bool = False) -> None:
-        """Poll the eval jobs (every rank reads the shared files; rank 0 resubmits failed Slurm jobs)
-        until `enough(held checkpoints)`; at the end of training also until the base model is scored."""
-        told = False
-        while True:
-            if self.config.mode == "slurm" and state.is_world_process_zero:
-                slurm.reconcile(self.output_dir)
-            held = held_checkpoints(self.output_dir)
-            base_pending = (
-                base_model_too and self.config.eval_base_model and not report.report_path(self.output_dir, 0).is_file()
+            self.waiter.all_scored(
+                lambda: self.config.eval_base_model and not report.report_path(self.output_dir, 0).is_file()
             )
-            if enough(held) and not base_pending:
-                return
-            if not told:
-                LOG.warning(
-                    "epoch_eval: training waits for %d unscored checkpoint(s)%s (max_pending_checkpoints %d): %s",
-                    len(held),
-                    " and the base model" if base_pending else "",
-                    self.config.max_pending_checkpoints,
-                    sorted(held),
+
+    def _checkpoint(self, step: int) -> str:
+        return str(Path(self.output_dir) / f"checkpoint-{step}")
+
+    def _settled(self, epoch: int) -> bool:
+        """An ok report from these settings exists, or (queue, slurm) its eval is queued or running."""
+        path = report.report_path(self.output_dir, epoch)
+        if path.is_file():
+            try:
+                done = report.read(path)
+            except EvalsError:
+                done = None
+            if done is not None and done["status"] == "ok" and report.same_settings(done, self.config):
+                return True
+        if self.config.mode == "same_node":
+            return False
+        from evals.status import epochs
+
+        return any(r.epoch == epoch and r.held for r in epochs(self.output_dir, query=self.config.mode == "slurm"))
+
+    def _lost(self, epoch: int, step: int, checkpoint: str) -> None:
+        """A recorded epoch whose checkpoint is gone before it was scored: a failed report says so (never silent)."""
+        if report.report_path(self.output_dir, epoch).is_file():
+            return
+        job = self._job(epoch, step, checkpoint)
+        error = FileNotFoundError(f"{checkpoint} was removed before its eval ran: epoch {epoch} cannot be scored")
+        LOG.error("epoch_eval: %s", error)
+        failed_report(job, error, time.time(), where={"name": "training", "job_id": "-"})
+
+    def _job(self, epoch: int, step: int, checkpoint: str) -> EvalJob:
+        return eval_job(
+            self.config,
+            output_dir=self.output_dir,
+            base_model=self.base_model,
+            adapter=self.adapter,
+            lora_r=self.lora_r,
+            epoch=epoch,
+            global_step=step,
+            checkpoint=checkpoint,
+            trackers=self.trackers,
+        )
+
+    def _score(
+        self, state, epoch: int, step: int, checkpoint: str, kwargs: dict[str, Any], gpus: list[GpuMemory]
+    ) -> None:
+        LOG.info("epoch_eval: epoch %d (step %d), %s mode, %s", epoch, step, self.config.mode, checkpoint)
+        if self.config.mode == "queue":
+            self._clear_old_jobs(epoch)
+            LOG.info("epoch_eval: queued %s", queue.enqueue(self._job(epoch, step, checkpoint)))
+        elif self.config.mode == "slurm":
+            try:
+                slurm.submit(self._job(epoch, step, checkpoint).save(job_path(self.output_dir, epoch)))
+            except EvalsError as exc:  # the job file keeps the refusal; reconcile retries it
+                LOG.error(
+                    "epoch_eval: epoch %d: %s; training goes on, and the job is submitted again "
+                    "whenever training looks at its evals (until the refusals span %.0f min)",
+                    epoch,
+                    exc,
+                    slurm.SBATCH_PATIENCE_S / 60,
                 )
-                told = True
-            time.sleep(self.config.poll_s)
-
-    # ---- work --------------------------------------------------------------------------------
-    def _evaluate(self, state, *, epoch: int, checkpoint: str, **kwargs: Any) -> None:
-        from axolotl.utils.distributed import barrier
-
-        result = None
-        if state.is_world_process_zero:
-            LOG.info(
-                "epoch_eval: epoch %d (step %d), %s mode, checkpoint %s",
-                epoch,
-                state.global_step,
-                self.config.mode,
-                checkpoint,
-            )
-            if self.config.mode == "inline":
-                result = self._inline(state, epoch, checkpoint, kwargs["model"], kwargs["processing_class"])
-            else:
-                job = eval_job(
-                    self.config,
-                    output_dir=self.output_dir,
-                    base_model=self.base_model,
-                    adapter=self.adapter,
-                    lora_r=self.lora_r,
-                    epoch=epoch,
-                    global_step=state.global_step,
-                    checkpoint=checkpoint,
+        else:
+            result = self._same_node(state, epoch, step, checkpoint, kwargs, gpus)
+            self._log(state, result)
+            if result["status"] != "ok" and self.config.stop_on_failure:
+                raise SystemExit(
+                    f"epoch_eval: epoch {epoch} eval {result['status']} (stop_on_failure is set); "
+                    f"see {report.report_path(self.output_dir, epoch)}"
                 )
-                if self.config.mode == "queue":
-                    LOG.info("epoch_eval: queued %s", queue.enqueue(job))
-                elif self.config.mode == "slurm":
-                    try:
-                        slurm.submit(job.save(slurm.job_path(self.output_dir, epoch)))
-                    except EvalsError as exc:  # the job file keeps the refusal; reconcile retries it
-                        LOG.error(
-                            "epoch_eval: epoch %d: %s; training goes on, and the job is submitted again "
-                            "whenever training looks at its evals (until the refusals span %.0f min)",
-                            epoch,
-                            exc,
-                            slurm.SBATCH_PATIENCE_S / 60,
-                        )
-                else:
-                    result = run_in_subprocess(job.save(slurm.job_path(self.output_dir, epoch)))
-            if result is not None:
-                self._log(result)
-        barrier()
-        if result is not None and result["status"] != "ok" and self.config.stop_on_failure:
-            raise RuntimeError(
-                f"epoch_eval: epoch {epoch} eval {result['status']} (stop_on_failure is set); "
-                f"see {report.report_path(self.output_dir, epoch)}"
-            )
+        self._rotate(state)
 
-    def _inline(self, state, epoch: int, checkpoint: str, model, tokenizer) -> dict:
+    def _same_node(
+        self, state, epoch: int, step: int, checkpoint: str, kwargs: dict[str, Any], gpus: list[GpuMemory]
+    ) -> dict:
+        """The in-memory model when it holds this epoch's weights and the run allows it, else the checkpoint in
+        a child process sized to the free memory."""
+        if self.score_from == "memory" and step == state.global_step:
+            return self._in_memory(epoch, step, checkpoint, kwargs["model"], kwargs["processing_class"])
+        job = self._job(epoch, step, checkpoint)
+        path = job.save(job_path(self.output_dir, epoch))
+        started = time.time()
+        try:
+            model_args, how = sized(
+                job.model_args, job.settings.backend, gpus, weights_bytes(job.model_args["pretrained"])
+            )
+        except Unfit as exc:
+            LOG.error("epoch_eval: epoch %d cannot be scored on this node: %s", epoch, exc)
+            return report.read(failed_report(job, exc, started, where={"name": "same_node", "job_id": "-"}))
+        LOG.info("epoch_eval: epoch %d: %s", epoch, how)
+        job.model_args = model_args
+        job.save(path)
+        result = run_in_subprocess(path)
+        assert result is not None  # nothing can take a same_node job away
+        return result
+
+    def _in_memory(self, epoch: int, step: int, checkpoint: str, model, tokenizer) -> dict:
         started = time.time()
         if self._manager is None:  # indexing lm-eval's task files takes seconds: once per run
             self._manager = task_manager(self.config)
         tasks = evaluate_in_memory(model, tokenizer, self.config, self._manager)
         built = report.build(
             epoch=epoch,
-            global_step=state.global_step,
+            global_step=step,
             checkpoint=checkpoint,
-            mode="inline",
+            mode="same_node",
             settings=self.config,
             tasks=tasks,
             started=started,
             dtype=str(model.dtype).removeprefix("torch."),
             output_dir=self.output_dir,
+            where={"name": "same_node", "job_id": "in memory"},
         )
         LOG.info("epoch_eval: wrote %s", report.write(self.output_dir, built))
         return built
 
-    def _log(self, result: dict) -> None:
-        """Scores into the trainer's log, so W&B / tensorboard chart them per epoch."""
-        logs = {
-            f"epoch_eval/{name}/{t['metric']}": t["value"] for name, t in result["tasks"].items() if t["status"] == "ok"
-        }
-        logs["epoch_eval/failed_tasks"] = sum(t["status"] != "ok" for t in result["tasks"].values())
-        self.trainer.log(logs)
+    def _log(self, state, result: dict) -> None:
+        """Scores into the trainer's history (trainer_state.json) and the trackers, at the epoch's own step."""
+        state.log_history.append({**scores(result), "epoch": result["epoch"], "step": result["global_step"]})
+        log_in_child(self.trackers, report.report_path(self.output_dir, result["epoch"]), label="training")
+
+    def _clear_old_jobs(self, epoch: int) -> None:
+        """A re-queued epoch (its earlier eval failed or went unscored): its old job files go, so it has one row."""
+        for state_dir in ("done", "failed"):
+            old = queue.queue_dir(self.output_dir, state_dir) / f"epoch_{epoch}.json"
+            old.unlink(missing_ok=True)
+            (old.parent / f"{old.name}.reason.txt").unlink(missing_ok=True)
+
+    def _rotate(self, state) -> None:
+        rotate(self.output_dir, self.save_total_limit, state.best_model_checkpoint, held_checkpoints(self.output_dir))

@@ -14,6 +14,7 @@ from rich.table import Table
 from prep.sizing.config import PreflightConfig
 from prep.sizing.errors import PreflightError
 from prep.sizing.estimate import Estimate, GiB, estimate
+from prep.sizing.eval_memory import eval_findings
 from prep.sizing.findings import Finding, Report, fmt
 from prep.sizing.inputs import check_datasets, check_model
 from prep.sizing.machine import Machine
@@ -284,10 +285,12 @@ def run_preflight(
     timing: Timing | None = None,
     raw: Mapping[str, Any] | None = None,
     where: str = "the recipe",
+    eval_gpus: int | None = None,
 ) -> Report:
     """Check a config against a machine; print the table when given a console; raise where it cannot finish.
     `timing` adds the time rows (tokens, time per epoch and run, evals, the budget); `raw`, the recipe as
-    written, has its top-level keys checked against Axolotl's."""
+    written, has its top-level keys checked against Axolotl's; `eval_gpus`, the GPUs planned beside training for
+    a queue run's `evals watch` (prep fit's --eval-gpus)."""
     plan = plan_from_config(config, run_dir, where)
     findings = key_findings(raw) if raw is not None else []
     findings += input_findings(plan, run_dir, cfg) if inputs else []
@@ -299,6 +302,7 @@ def run_preflight(
         else:
             shape = load_shape(plan.base_model, plan.trust_remote_code)
             est, rows = fit_findings(plan, shape, cfg, machine, on_cpu)
+            rows += eval_findings(plan, shape, est, config, machine, cfg, eval_gpus)
             findings = rows + findings
             if timing is not None:
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CheckName = Literal["gpu_memory", "host_ram", "disk", "datasets", "model", "time", "recipe_keys"]
+CheckName = Literal["gpu_memory", "eval_memory", "host_ram", "disk", "datasets", "model", "time", "recipe_keys"]
 GpuType = Literal["a100-40gb", "a100-80gb", "h100", "h200", "l40s"]
 
 

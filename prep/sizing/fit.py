@@ -96,6 +96,11 @@ POSITIVE = Finite()
 )
 @click.option("--check-inputs", is_flag=True, help="Also check the datasets and the base model (as the plugin does).")
 @click.option(
+    "--eval-gpus",
+    type=click.IntRange(min=0),
+    help="GPUs beside training that will run `evals watch` (epoch_eval mode queue); none planned: a warning.",
+)
+@click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
@@ -119,6 +124,7 @@ def fit(
     disk: float | None,
     base_model: str | None,
     check_inputs: bool,
+    eval_gpus: int | None,
     run_dir: Path,
 ) -> None:
     """Estimate GPU memory, host RAM, disk, tokens, time and cost for RECIPE on the given hardware; exit 1 where
@@ -146,6 +152,7 @@ def fit(
             timing=Timing(tokens_per_epoch, base_model, price_per_gpu_hour, rows_per_epoch),
             raw=config,
             where=str(recipe),
+            eval_gpus=eval_gpus,
         )
     except ModelConfigError as e:
         hint = ""

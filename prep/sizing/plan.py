@@ -10,15 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from prep.sizing.errors import PreflightError
+from prep.sizing.eval_modes import DEFAULT_MAX_PENDING, MODES
 from prep.sizing.recipe import check_values
 
 EIGHT_BIT_OPTIMIZERS = ("8bit",)  # adamw_bnb_8bit, paged_adamw_8bit, ...: one byte per Adam moment
 AXOLOTL_SAVE_TOTAL_LIMIT = 4  # what Axolotl's trainer builder passes when save_total_limit is unset
-# plugins/epoch_eval keeps a checkpoint whose eval runs elsewhere (these modes) out of the rotation until it is
-# scored, at most `max_pending_checkpoints` (default 2) of them; tests/test_preflight_estimate.py checks these
-# against the plugin's own EpochEvalConfig.held_checkpoints(), since prep cannot import plugins
-EVAL_HOLDING_MODES = ("queue", "slurm")
-EVAL_MAX_PENDING = 2
 
 
 @dataclass(frozen=True)
@@ -187,11 +183,15 @@ def _fsdp(cfg: Mapping[str, Any]) -> Sharding | None:
 
 
 def held_checkpoints(cfg: Mapping[str, Any]) -> int:
-    """Checkpoints the per-epoch eval plugin keeps beyond `save_total_limit` while their evals wait."""
+    """Checkpoints the per-epoch eval plugin keeps beyond `save_total_limit` while their evals wait (the modes
+    whose evals run elsewhere: prep/sizing/eval_modes.py)."""
     block = cfg.get("epoch_eval")
-    if not isinstance(block, Mapping) or block.get("mode") not in EVAL_HOLDING_MODES:
+    if not isinstance(block, Mapping):
         return 0
-    return int(block.get("max_pending_checkpoints") or EVAL_MAX_PENDING)
+    mode = MODES.get(str(block.get("mode") or "same_node"))
+    if mode is None or not mode.holds_checkpoints:
+        return 0
+    return int(block.get("max_pending_checkpoints") or DEFAULT_MAX_PENDING)
 
 
 def count_saves(cfg: Mapping[str, Any]) -> int | None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from prep.sizing.config import PreflightConfig
 from prep.sizing.errors import PreflightError
+from prep.sizing.eval_memory import score_from
+from prep.sizing.eval_modes import MODES
 from prep.sizing.evalcost import eval_tokens
 from prep.sizing.findings import Finding
 from prep.sizing.gpus import GPUS, Gpu
@@ -21,7 +23,6 @@ from prep.sizing.shape import ModelShape
 from prep.sizing.workload import from_lengths, from_tokens, workload
 
 MAX_NODES = 64
-BLOCKING_EVALS = ("inline", "subprocess")  # epoch_eval modes in which training waits for the eval
 DEFAULT_BENCH_DIR = "../shared/data"  # the local MMLU/HellaSwag copies, relative to the run directory
 
 
@@ -51,8 +52,20 @@ def _gpu(machine: Machine, cfg: PreflightConfig) -> Gpu | None:
     return GPUS[cfg.gpu_type] if cfg.gpu_type else None
 
 
+def _eval_gpus(plan: Plan, ev: Mapping[str, Any], per_node: int) -> tuple[int, str]:
+    """GPUs one eval runs on, and how: same_node uses rank 0's GPU for the in-memory model and the node's GPUs for
+    a checkpoint; elsewhere the tensor_parallel_size the block gives (else 1)."""
+    mode = str(ev.get("mode") or "same_node")
+    model_args = ev.get("model_args") or {}
+    given = int(model_args.get("tensor_parallel_size") or 0) if isinstance(model_args, Mapping) else 0
+    if mode == "same_node":
+        how = score_from(plan, ev)
+        return (1, "the in-memory model on rank 0's GPU") if how == "memory" else (given or per_node, "the checkpoint")
+    return given or 1, f"`{MODES[mode].scheduler}`" if mode in MODES else mode
+
+
 def _eval_rows(
-    config: Mapping[str, Any], run_dir: Path, rt: RunTime, shape: ModelShape, tokenizer: Any
+    config: Mapping[str, Any], run_dir: Path, rt: RunTime, shape: ModelShape, tokenizer: Any, plan: Plan, per_node: int
 ) -> tuple[dict[str, Any] | None, list[Finding]]:
     ev = config.get("epoch_eval")
     if not isinstance(ev, Mapping) or not ev.get("tasks"):
@@ -64,13 +77,12 @@ def _eval_rows(
         tasks, how = eval_tokens(data, ev, tokenizer)
     except (OSError, ValueError, IndexError) as e:
         return None, [Finding("info", "eval / epoch", "", "", "skip", f"not counted: {data}: {e}")]
-    model_args = ev.get("model_args") or {}
-    gpus = int(model_args.get("tensor_parallel_size") or 1) if isinstance(model_args, Mapping) else 1
+    gpus, where = _eval_gpus(plan, ev, per_node)
     gpu = rt.gpu
     per_token = 2 * matmul_params(shape)
     computed = sum(t.computed for t in tasks)
     seconds = computed * per_token / (gpu.peak * gpu.hfu * STACK * gpus)
-    mode = str(ev.get("mode") or "inline")
+    mode = str(ev.get("mode") or "same_node")
     runs = math.ceil(rt.epochs) + (1 if ev.get("eval_base_model") else 0)
     figures = {
         "tasks": {
@@ -91,11 +103,23 @@ def _eval_rows(
             duration(seconds),
             f"{gpus} x {gpu.name}",
             "info",
-            f"{detail}; {computed:,.0f} tokens computed ({ev.get('backend') or 'hf'} backend); {how}; "
+            f"{detail}; {computed:,.0f} tokens computed ({ev.get('backend') or 'hf'} backend, {where}); {how}; "
             f"{runs} evals in the run ({mode})",
         )
     ]
-    if mode not in BLOCKING_EVALS:  # on other GPUs: does it keep pace with the epochs?
+    if mode in MODES and MODES[mode].blocking:
+        rows.append(
+            Finding(
+                "info",
+                "eval waits",
+                duration(seconds * runs),
+                "",
+                "info",
+                "training waits for each eval (counted in the run's time); the other ranks wait on a file, not in "
+                "a collective, so ddp_timeout does not bound the eval",
+            )
+        )
+    else:  # on other GPUs: does it keep pace with the epochs?
         keeps = seconds <= rt.seconds_per_epoch
         figures["queue_keeps_up"] = keeps
         # epoch_eval keeps unscored checkpoints and, once max_pending_checkpoints await their eval, training
@@ -119,7 +143,7 @@ def training_waits(evals: Mapping[str, Any] | None, rt: RunTime, planned_epochs:
     if not evals:
         return 0.0
     per_eval = float(evals["seconds_per_epoch"])
-    if evals["mode"] in BLOCKING_EVALS:
+    if evals["mode"] in MODES and MODES[evals["mode"]].blocking:
         base = int(evals["evals"]) - math.ceil(planned_epochs)
         return per_eval * (math.ceil(rt.epochs) + base)
     return max(per_eval - rt.seconds_per_epoch, 0.0) * math.ceil(rt.epochs)
@@ -179,7 +203,7 @@ def time_findings(
 
     rt = timed(plan, work, nodes)
     tokenizer = work.counter.tokenizer if work.counter is not None else None
-    evals, eval_rows = _eval_rows(config, run_dir, rt, shape, tokenizer)
+    evals, eval_rows = _eval_rows(config, run_dir, rt, shape, tokenizer, plan, per_node)
     blocking = training_waits(evals, rt, plan.epochs)
     if evals:
         evals["training_blocked_seconds"] = blocking

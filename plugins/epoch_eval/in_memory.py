@@ -19,6 +19,10 @@ import torch
 from evals.runner import failure, score
 from evals.spec import EvalSettings
 
+# model args that only say how to load weights from a path: meaningless (parallelize: an error) for a model object
+LOADING_ONLY = {"pretrained", "peft", "delta", "revision", "dtype", "parallelize", "max_memory_per_gpu",
+                "max_cpu_memory", "offload_folder", "device_map_option", "trust_remote_code", "device"}  # fmt: skip
+
 
 @contextmanager
 def training_untouched(model: torch.nn.Module) -> Iterator[None]:
@@ -45,7 +49,7 @@ def evaluate_in_memory(model, tokenizer, settings: EvalSettings, manager) -> dic
                 pretrained=model,
                 tokenizer=copy.deepcopy(tokenizer),
                 batch_size=settings.batch_size,
-                **settings.model_args,
+                **{k: v for k, v in settings.model_args.items() if k not in LOADING_ONLY},
             )
         except Exception as exc:
             return {spec.name: failure(spec, exc) for spec in settings.tasks}

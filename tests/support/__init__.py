@@ -1,0 +1,1 @@
+"""Test-only Axolotl plugins, loaded by dotted path from tests' recipes (PYTHONPATH includes tests/)."""
