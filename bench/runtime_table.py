@@ -49,7 +49,8 @@ def run(rows: int, price: float, shared: Path) -> None:
     tokens = rows * per_row
     print(f"tokens per epoch: {rows:,} rows x {per_row:.0f} tokens/row = {tokens:,.0f}\n")
     print(
-        f"| recipe | hardware | steps / epoch | time / epoch | 5 epochs | GPU-hours | at ${price:g}/GPU-h | eval / epoch "
+        f"| recipe | hardware | steps / epoch | time / epoch | 5 epochs, evals included | GPU-hours | at ${price:g}/GPU-h "
+        "| eval / epoch "
         "| 5 epochs within the model's error on published runs |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -64,9 +65,11 @@ def run(rows: int, price: float, shared: Path) -> None:
         out = json.loads(result.stdout)
         t, ev = out["time"], out.get("evals") or {}
         band = t["error_band"]
+        wall = t.get("wall_seconds", t["total_seconds"])  # with the time training waits for same_node evals
+        gpu_hours = wall * gpus * nodes / 3600
         print(
             f"| `{recipe}` | {nodes} x {gpus} {gpu} | {t['steps_per_epoch']:,} | {t['seconds_per_epoch'] / 86400:.1f} days "
-            f"| {t['total_seconds'] / 86400:.0f} days | {t['gpu_hours']:,.0f} | ${t['cost']:,.0f} "
+            f"| {wall / 86400:.0f} days | {gpu_hours:,.0f} | ${gpu_hours * price:,.0f} "
             f"| {ev.get('seconds_per_epoch', 0) / 60:.0f} min on {ev.get('gpus', '-')} GPU(s) "
             + (
                 f"| {band['seconds_low'] / 86400:.0f}-{band['seconds_high'] / 86400:.0f} days ({band['regime']}, "

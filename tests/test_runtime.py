@@ -386,7 +386,7 @@ def test_non_finite_numbers_are_refused_at_the_option(tmp_path, option, value):
 
 def test_each_change_the_budget_advice_suggests_fits_when_applied(tmp_path, llama7b):
     # Issue 24: with max_days 1 the token budget prep fit suggested was refused when applied: it left out the time
-    # training waits for the per-epoch evals (inline: a 7B's MMLU + HellaSwag take about an hour on one GPU)
+    # training waits for the per-epoch evals (same_node: a 7B's MMLU + HellaSwag take about an hour on one GPU)
     from conftest import REPO
 
     config = {**BASE, "base_model": str(llama7b), "sample_packing": True, "num_epochs": 3, "output_dir": "out"}
@@ -396,7 +396,7 @@ def test_each_change_the_budget_advice_suggests_fits_when_applied(tmp_path, llam
     }
     config |= {"preflight": {"max_days": 1}}
     config["epoch_eval"] = {
-        "mode": "inline",
+        "mode": "same_node",
         "task_data_dir": str(REPO.parent / "shared" / "data"),
         "tasks": [{"name": "mmlu", "num_fewshot": 5}, {"name": "hellaswag", "num_fewshot": 10}],
     }
@@ -404,7 +404,7 @@ def test_each_change_the_budget_advice_suggests_fits_when_applied(tmp_path, llam
     refused = fit(tmp_path, config, *hw, "--tokens-per-epoch", "1.5e9")
     assert refused.exit_code == 1, refused.output
     advice = " ".join(refused.output.split())
-    assert "of training waiting for evals (inline)" in advice
+    assert "of training waiting for evals (same_node)" in advice
     nodes = re.search(r"fits: (\d+) nodes of 8 GPUs", advice)
     epochs = re.search(r"or num_epochs: (\d+) \(", advice)
     tokens = re.search(r"--tokens-per-epoch (\d+) checks it", advice)
