@@ -17,6 +17,7 @@ gets a failed report naming sbatch's error.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from evals import report
 from evals.errors import EvalsError
-from evals.jobs import JOBS_DIR, failed_report
+from evals.jobs import JOBS_DIR, child_environment, failed_report
 from evals.spec import EvalJob, SbatchRefusal, SlurmSettings, Submission
 from prep.io import atomic_output
 
@@ -120,7 +121,14 @@ def submit(path: Path) -> Submission:
         f.write(script(job, path).encode())
     (path.parent / "logs").mkdir(exist_ok=True)
     report.report_path(job.output_dir, job.epoch).unlink(missing_ok=True)
-    run = subprocess.run([_tool("sbatch"), "--parsable", str(sbatch_file)], capture_output=True, text=True)
+    # sbatch hands its own environment to the job: the training rank's launcher variables would make the job's
+    # lm-eval join the training's process group (and hang), its W&B service variable the training's open run
+    run = subprocess.run(
+        [_tool("sbatch"), "--parsable", str(sbatch_file)],
+        capture_output=True,
+        text=True,
+        env=child_environment(os.environ),
+    )
     if run.returncode != 0:
         error = f"sbatch {sbatch_file} failed (exit {run.returncode}): {' '.join(run.stderr.split())}"
         refusal = SbatchRefusal(at=time.time(), error=error)

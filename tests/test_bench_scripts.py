@@ -40,3 +40,30 @@ def test_bench_script_runs_and_prints_its_figures(tmp_path, script, args, patter
     assert res.returncode == 0, res.stderr[-3000:]
     for pattern in patterns:
         assert re.search(pattern, res.stdout), (pattern, res.stdout[-3000:])
+
+
+@pytest.mark.e2e
+def test_same_node_gpu_bench_runs_on_the_cpu_too(tiny_llama, merged_jsonl, shared_data):
+    """bench/same_node_gpu.py measures same_node on a real model on a GPU; here, at its smallest, it must still run
+    both scoring paths and print the figures and prep fit's estimate beside them."""
+    res = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "same_node_gpu.py"), "--model", str(tiny_llama), "--data",
+         str(merged_jsonl), "--tasks-data", str(shared_data), "--rows", "16", "--epochs", "1", "--seq-len", "64",
+         "--mmlu-task", "mmlu_local_anatomy", "--mmlu-limit", "2", "--hellaswag-limit", "2"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    for how in ("memory", "checkpoint"):
+        assert re.search(rf"score_from {how}: [\d.]+ s for 1 epochs", res.stdout), res.stdout[-3000:]
+        assert re.search(
+            rf"score_from {how}: eval memory / GPU [\d.]+ \w+ \([\d.]+ GiB free beside training\)", res.stdout
+        )
+    assert (
+        len(
+            re.findall(
+                r"epoch [01]: ok, hellaswag_local acc_norm [\d.]+, mmlu_local_anatomy acc [\d.]+; eval [\d.]+ s",
+                res.stdout,
+            )
+        )
+        == 4
+    )

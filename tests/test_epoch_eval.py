@@ -412,8 +412,8 @@ def test_a_slow_eval_never_loses_its_checkpoint(tmp_path, tiny_llama, merged_jso
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: "training waits at an epoch end for room among the held checkpoints: 2 eval(s)"
-                 in log.read_text(errors="replace") or training.poll() is not None, 900,
+        wait_for(lambda: "training waits at an epoch end for room among the held checkpoints: 3 eval(s) not "
+                 "finished [epoch 0 queued" in log.read_text(errors="replace") or training.poll() is not None, 900,
                  "training to wait for its evals")  # fmt: skip
         assert training.poll() is None, log.read_text()[-4000:]
         held = sorted(p.name for p in queue.queue_dir(out, "pending").glob("epoch_*.json"))

@@ -58,3 +58,14 @@ def test_hf_spreads_the_checkpoint_over_the_node_within_what_is_free():
     assert "hf on 2 GPU(s)" in how
     assert "parallelize" not in sized({}, "hf", node([40.0]), 13.5e9)[0]  # one GPU: lm-eval's own placement
     assert sized({"x": 1}, "hf", [], None) == ({"x": 1}, "no GPU: the eval runs on the CPU")
+
+
+def test_a_relative_local_model_is_made_absolute_for_jobs_a_hub_id_is_not(tmp_path, monkeypatch):
+    """A job may run from another directory or machine (a queue watcher, a Slurm job): `./demo-out/tiny-llama` in
+    a recipe must reach it as an absolute path."""
+    from plugins.epoch_eval import local_or_hub
+
+    (tmp_path / "demo-out" / "tiny-llama").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert local_or_hub("./demo-out/tiny-llama") == str(tmp_path / "demo-out" / "tiny-llama")
+    assert local_or_hub("meta-llama/Llama-2-70b-hf") == "meta-llama/Llama-2-70b-hf"
