@@ -61,12 +61,22 @@ def job_args(cfg: dict, config: EpochEvalConfig, epoch: int) -> dict:
 
 
 def test_full_fine_tune_vllm_job_args_are_vllm_parameters():
+    """The multi-node recipe's Slurm jobs carry their vLLM arguments; the single-node recipe's same_node jobs get
+    tensor_parallel_size and gpu_memory_utilization when sized to the node (here: 8 A100-80GB with the ~58 GiB
+    each that ZeRO-3 with optimizer offload leaves free between epochs)."""
+    import socket
+
+    from plugins.epoch_eval.same_node import GiB, GpuMemory, sized
+
+    node = [GpuMemory(socket.gethostname(), i, 58 * GiB, 80 * GiB) for i in range(8)]
     params, engine = vllm_init()
     for name in ("llama2-70b-merged.yml", "llama2-70b-merged-multinode.yml"):
         cfg, config = recipe(name)
         assert config.backend == "vllm"
         for epoch in (0, 3):
             args = job_args(cfg, config, epoch)
+            if config.mode == "same_node":
+                args, _ = sized(args, "vllm", node, 137.9e9)
             assert args["pretrained"] == (f"/runs/x/checkpoint-{100 * epoch}" if epoch else cfg["base_model"])
             # every key is a named parameter: none slips into vLLM's engine kwargs under a wrong name
             assert set(args) <= set(params), set(args) - set(params)
