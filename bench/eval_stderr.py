@@ -10,21 +10,17 @@ group score differ from the older harness's plain subject mean.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 from pathlib import Path
 
 from evals.published import LEADERBOARD_V1
+from prep.benchmarks import mmlu
 
 HELLASWAG_VALIDATION_ROWS = 10_042  # Rowan/hellaswag validation split, what lm-eval's hellaswag scores
 
 
 def subject_sizes(data: Path) -> dict[str, int]:
-    sizes = {}
-    for path in sorted((data / "mmlu" / "test").glob("*_test.csv")):
-        with path.open(newline="", encoding="utf-8") as f:
-            sizes[path.stem.removesuffix("_test")] = sum(1 for _ in csv.reader(f)) - 1
-    return sizes
+    return {s: len(mmlu.read_split(mmlu.split_path(data, s, "test"))) for s in mmlu.subjects(data)}
 
 
 def main() -> None:
@@ -39,12 +35,12 @@ def main() -> None:
     print(f"HellaSwag: {HELLASWAG_VALIDATION_ROWS:,} validation rows")
     print("| model | MMLU | 1 s.e. | HellaSwag | 1 s.e. |")
     print("| --- | --- | --- | --- | --- |")
-    for model, (mmlu, hellaswag) in LEADERBOARD_V1.items():
+    for model, (mmlu_score, hellaswag_score) in LEADERBOARD_V1.items():
         se = [
             100 * math.sqrt(p / 100 * (1 - p / 100) / n)
-            for p, n in ((mmlu, mmlu_rows), (hellaswag, HELLASWAG_VALIDATION_ROWS))
+            for p, n in ((mmlu_score, mmlu_rows), (hellaswag_score, HELLASWAG_VALIDATION_ROWS))
         ]
-        print(f"| {model} | {mmlu:.2f} | {se[0]:.2f} | {hellaswag:.2f} | {se[1]:.2f} |")
+        print(f"| {model} | {mmlu_score:.2f} | {se[0]:.2f} | {hellaswag_score:.2f} | {se[1]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Benchmark items (MMLU, HellaSwag, ARC, TruthfulQA) from the hub or local files, as question + texts.
-A new benchmark is one function from a record to (question, texts) plus one line in BENCHMARKS."""
+"""Benchmark items (MMLU, HellaSwag, ARC, TruthfulQA) from the hub or local files, as question + texts. What a
+benchmark's record holds, and its local layouts, are its module's in prep/benchmarks (one per benchmark)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prep import readers
+from prep.benchmarks import BENCHMARKS, hellaswag
 from prep.config import PrepError, registered
 from prep.paths import Hub, Local, file_kind, hub_offline, resolve_path
 from prep.readers import file_audit, open_binary
@@ -23,28 +24,6 @@ class Item:
     key: str  # names the item in reports: "<file or split>:<row>"
     question: str  # matched exactly after normalization
     texts: tuple[str, ...]  # scanned for long n-grams (question with its choices or endings)
-
-
-def _mmlu(r: dict[str, Any]) -> tuple[str, list[str]]:
-    choices = r["choices"] if "choices" in r else [r[f"choice{i}"] for i in range(4)]
-    return r["question"], [f"{r['question']} {' '.join(map(str, choices))}"]
-
-
-def _hellaswag(r: dict[str, Any]) -> tuple[str, list[str]]:
-    ctx = r.get("ctx") or f"{r['ctx_a']} {r['ctx_b']}"
-    return ctx, [f"{ctx} {ending}" for ending in r["endings"]]
-
-
-def _arc(r: dict[str, Any]) -> tuple[str, list[str]]:
-    return r["question"], [f"{r['question']} {' '.join(r['choices']['text'])}"]
-
-
-def _truthfulqa(r: dict[str, Any]) -> tuple[str, list[str]]:
-    answers = r.get("correct_answers") or [r.get("best_answer", "")]
-    return r["question"], [r["question"], *(f"{r['question']} {a}" for a in answers)]
-
-
-BENCHMARKS = {"mmlu": _mmlu, "hellaswag": _hellaswag, "arc": _arc, "truthfulqa": _truthfulqa}
 
 
 class BenchmarkConfig(BaseModel):
@@ -65,16 +44,15 @@ class BenchmarkConfig(BaseModel):
 
 
 def read_hellaswag_txt(path: Path) -> Iterator[dict[str, Any]]:
-    """The 6-lines-per-item text form: `<activity_label>: <ctx>`, gold label, 4 endings."""
+    """HellaSwag's 6-lines-an-item text form (prep/benchmarks/hellaswag.py), compressed or not."""
     with open_binary(path) as f:
         lines = io.TextIOWrapper(f, encoding="utf-8").read().splitlines()
-    if len(lines) % 6:
-        raise PrepError(f"{path}: {len(lines)} lines, not a multiple of 6 (label: ctx, gold, 4 endings)")
-    for i in range(0, len(lines), 6):
-        label, sep, ctx = lines[i].partition(": ")
-        if not sep or not lines[i + 1].strip().isdigit():
-            raise PrepError(f"{path} line {i + 1}: expected `<activity_label>: <ctx>` then a gold label")
-        yield {"activity_label": label, "ctx": ctx, "endings": lines[i + 2 : i + 6]}
+    try:
+        items = list(hellaswag.parse_full(lines, str(path)))
+    except ValueError as e:
+        raise PrepError(str(e)) from e
+    for it in items:
+        yield {"activity_label": it.activity_label, "ctx": it.ctx, "endings": list(it.endings)}
 
 
 def read_csv(path: Path) -> Iterator[dict[str, Any]]:

@@ -11,16 +11,14 @@ training utilization of the eval GPUs (prefill is compute-bound like training).
 
 from __future__ import annotations
 
-import csv
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CHARS_PER_TOKEN = 4.0  # only when no tokenizer is at hand: the usual English figure for BPE vocabularies
-HELLASWAG_FILE = "hellaswag/hellaswag_val_full.txt"  # 10,042 items, 6 lines each
-MMLU_DIR = "mmlu"
+from prep.benchmarks import hellaswag, mmlu
+
+CHARS_PER_TOKEN = 4.0  # only when no tokenizer at hand: the usual English figure for BPE vocabularies
 
 
 @dataclass(frozen=True)
@@ -31,31 +29,17 @@ class EvalTokens:
     computed: float  # tokens the backend actually runs a forward over
 
 
-def _hellaswag_clean(text: str) -> str:
-    """lm-eval's hellaswag `preprocess`: WikiHow bracket artifacts out."""
-    text = text.strip().replace(" [title]", ". ")
-    return re.sub("\\[.*?\\]", "", text).replace("  ", " ")
-
-
 def mmlu_tokens(root: Path, count: Callable[[list[str]], list[int]], limit: int | None, backend: str) -> EvalTokens:
     items = requested = computed = 0.0
-    for test in sorted((root / MMLU_DIR / "test").glob("*_test.csv")):
-        subject = test.name.removesuffix("_test.csv")
-
-        def rows(path: Path) -> list[list[str]]:
-            with path.open(newline="", encoding="utf-8") as f:
-                return list(csv.reader(f))[1:]
-
-        def text(r: list[str]) -> str:
-            return f"{r[0].strip()}\nA. {r[1]}\nB. {r[2]}\nC. {r[3]}\nD. {r[4]}\nAnswer:"
-
-        head = f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+    for subject in mmlu.subjects(root):
         shots = "".join(
-            f"{text(r)} {'ABCD'[int(r[5])]}\n\n" for r in rows(root / MMLU_DIR / "dev" / f"{subject}_dev.csv")[:5]
+            f"{mmlu.prompt(q)} {mmlu.LETTERS[q.answer]}\n\n"
+            for q in mmlu.read_split(mmlu.split_path(root, subject, "dev"))[:5]
         )
-        docs = rows(test)[:limit] if limit else rows(test)
-        prefix = count([head + shots])[0]
-        questions = count([text(r) for r in docs])
+        docs = mmlu.read_split(mmlu.split_path(root, subject, "test"))
+        docs = docs[:limit] if limit else docs
+        prefix = count([mmlu.header(subject) + shots])[0]
+        questions = count([mmlu.prompt(q) for q in docs])
         items += len(docs)
         requested += sum(4 * (prefix + q + 1) for q in questions)
         # one forward per question (hf groups one-token continuations); vLLM also caches the shared 5-shot prefix
@@ -68,11 +52,10 @@ def mmlu_tokens(root: Path, count: Callable[[list[str]], list[int]], limit: int 
 def hellaswag_tokens(
     root: Path, count: Callable[[list[str]], list[int]], limit: int | None, backend: str
 ) -> EvalTokens:
-    lines = (root / HELLASWAG_FILE).read_text(encoding="utf-8").splitlines()
-    items = [lines[i : i + 6] for i in range(0, len(lines) - 5, 6)]
-    queries = count([_hellaswag_clean(it[0]) for it in items])
-    endings = [count([" " + _hellaswag_clean(e) for e in it[2:6]]) for it in items]
-    gold = [q + e[int(it[1])] + 2 for q, e, it in zip(queries, endings, items, strict=True)]  # + "\n\n"
+    items = hellaswag.read_full(root / hellaswag.FULL)
+    queries = count([hellaswag.clean(f"{it.activity_label}: {it.ctx}") for it in items])
+    endings = [count([" " + hellaswag.clean(e) for e in it.endings]) for it in items]
+    gold = [q + e[it.label] + 2 for q, e, it in zip(queries, endings, items, strict=True)]  # + "\n\n"
     shots = 10 * sum(gold) / len(gold)
     used = range(min(limit, len(items))) if limit else range(len(items))
     requested = sum(4 * (shots + queries[i]) + sum(endings[i]) for i in used)
