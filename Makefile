@@ -73,5 +73,5 @@ test: lint models
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The fast part alone (no end-to-end training, no make demo): for the edit-test loop; CI runs `make test`.
-test-fast: setup
+test-fast: setup models
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)

@@ -80,7 +80,7 @@ def chat_rows(data: Path, tokenizer, rows: int, max_len: int) -> list[dict]:
         messages = [{"role": roles[t["from"]], "content": t["value"]} for t in json.loads(line)["conversations"]]
         if tokenizer.chat_template:
             ids = tokenizer.apply_chat_template(messages, tokenize=True, truncation=True, max_length=max_len)
-            ids = ids["input_ids"] if isinstance(ids, dict) else ids
+            ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)  # transformers 5: a BatchEncoding
         else:  # a tokenizer without a template (the tiny random Llama of the smoke test)
             text = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
             ids = tokenizer(text, truncation=True, max_length=max_len)["input_ids"]

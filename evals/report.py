@@ -18,6 +18,7 @@ from typing import Any
 from evals.errors import EvalsError
 from evals.spec import EvalSettings
 from prep.io import write_json
+from prep.paths import special_file
 
 REPORTS_DIR = "eval_reports"
 NAME = re.compile(r"^epoch_(\d+)\.json$")
@@ -130,6 +131,8 @@ def _checked_task(path: Path, name: str, task: Any) -> dict[str, Any]:
 def read(path: Path) -> dict:
     """One report, checked: what `evals report` may rank. A file that is not one is an EvalsError
     naming it and the key; a task with a null/NaN/out-of-range score comes back failed."""
+    if (odd := special_file(path)) is not None or not path.is_file():
+        raise EvalsError(f"{path}: {odd or 'a directory'}; remove it or re-run that epoch's eval")
     try:
         report = json.loads(path.read_bytes())  # the standard parser: a hand-written NaN is read, then failed
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -17,6 +17,7 @@ from evals.errors import EvalsError
 from evals.report import REPORTS_DIR
 from evals.trackers import Trackers
 from prep.io import write_json
+from prep.paths import special_file
 
 RECORD = "training.json"
 
@@ -50,6 +51,8 @@ def record_path(output_dir: str | Path) -> Path:
 def load(output_dir: str | Path) -> TrainingRecord | None:
     """The run's record; None when training never wrote one (a run from before, or no training yet)."""
     path = record_path(output_dir)
+    if (odd := special_file(path)) is not None:
+        raise EvalsError(f"{path}: {odd}; remove it to go on")
     try:
         return TrainingRecord.model_validate_json(path.read_bytes())
     except FileNotFoundError:

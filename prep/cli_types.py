@@ -10,10 +10,14 @@ import click
 
 
 class FiniteFloatRange(click.FloatRange):
-    """click.FloatRange that also refuses nan and inf."""
+    """click.FloatRange that refuses nan and inf first, whatever the bounds."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
+        number = click.FLOAT.convert(value, param, ctx)
         if not math.isfinite(number):
-            self.fail(f"{number} is not a finite number.", param, ctx)
-        return number
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+POSITIVE = FiniteFloatRange(min=0, min_open=True)
+NON_NEGATIVE = FiniteFloatRange(min=0)

@@ -69,3 +69,12 @@ def test_a_relative_local_model_is_made_absolute_for_jobs_a_hub_id_is_not(tmp_pa
     monkeypatch.chdir(tmp_path)
     assert local_or_hub("./demo-out/tiny-llama") == str(tmp_path / "demo-out" / "tiny-llama")
     assert local_or_hub("meta-llama/Llama-2-70b-hf") == "meta-llama/Llama-2-70b-hf"
+
+
+@pytest.mark.parametrize("key", ["poll_s", "max_wait", "remind_s"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_a_wait_that_cannot_run_is_refused_in_the_block(key, value):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="finite number"):  # time.sleep(inf) failed at the first wait
+        EpochEvalConfig.model_validate({"mode": "queue", key: value})

@@ -203,3 +203,16 @@ def test_status_and_report_refuse_what_is_not_a_run(tmp_path):
     empty.mkdir()
     assert "not a training run with evals" in one_line_error(evals("status", str(empty)))
     assert "no reports in" in one_line_error(evals("report", str(empty)))
+
+
+def test_a_report_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    import os
+
+    from click.testing import CliRunner
+
+    from evals.cli import main
+
+    (tmp_path / "eval_reports").mkdir()
+    os.mkfifo(tmp_path / "eval_reports" / "epoch_1.json")
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])  # read_bytes() on it blocked for ever
+    assert result.exit_code == 1 and "epoch_1.json: not a regular file (a FIFO)" in result.output

@@ -140,7 +140,7 @@ def test_same_node_eval_memory_is_stated_and_a_plan_that_cannot_fit_it_is_refuse
     full["deepspeed"] = str(Path(__file__).parents[1] / full["deepspeed"])
     run = fit(tmp_path, full, *A100_NODE, "--json")
     assert run.exit_code == 0, run.output
-    row = next(f for f in json.loads(run.output)["findings"] if f["label"] == "eval memory / GPU")
+    row = next(f for f in json.loads(run.stdout)["findings"] if f["label"] == "eval memory / GPU")
     assert row["status"] == "ok" and row["need"] == "19.1 GiB" and row["have"] == "53.0 GiB free beside training"
     assert "score_from checkpoint: the checkpoint in bf16 over 8 GPU(s) (16.1 GiB each)" in row["note"]
 
@@ -160,9 +160,9 @@ def test_a_queue_run_with_no_eval_gpus_is_warned(tmp_path):
     full["epoch_eval"] = {**full["epoch_eval"], "mode": "queue", "max_pending_checkpoints": 1}
     run = fit(tmp_path, full, *A100_NODE, "--json")
     assert run.exit_code == 0, run.output  # a warning, not a refusal: the watcher may run on GPUs elsewhere
-    row = next(f for f in json.loads(run.output)["findings"] if f["label"] == "eval GPUs")
+    row = next(f for f in json.loads(run.stdout)["findings"] if f["label"] == "eval GPUs")
     assert row["status"] == "warn" and "training stops at the end of epoch 2" in row["note"]
     assert "use mode same_node" in row["note"]
     run = fit(tmp_path, full, *A100_NODE, "--eval-gpus", "8", "--json")
-    row = next(f for f in json.loads(run.output)["findings"] if f["label"] == "eval GPUs")
+    row = next(f for f in json.loads(run.stdout)["findings"] if f["label"] == "eval GPUs")
     assert row["status"] == "info" and "runs on 8 GPU(s) beside training" in row["note"]

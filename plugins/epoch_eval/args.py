@@ -51,10 +51,16 @@ class EpochEvalConfig(EvalSettings):
             "training waits while this many still await their eval"
         ),
     )
-    poll_s: float = Field(default=30.0, gt=0, description="seconds between looks at the eval jobs while training waits")
+    poll_s: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds between looks at the eval jobs while training waits",
+    )
     max_wait: float | None = Field(
         default=None,
         gt=0,
+        allow_inf_nan=False,
         description=(
             "queue/slurm: how long one wait may last (seconds, or 30m, 6h, 2d): at an epoch end for room among "
             "the held checkpoints, and at the end of training for the last evals (slurm wait_at_end); "
@@ -72,6 +78,7 @@ class EpochEvalConfig(EvalSettings):
     remind_s: float = Field(
         default=REMIND_LIMIT_S,
         gt=0,
+        allow_inf_nan=False,
         le=REMIND_LIMIT_S,
         description="while training waits it says so, with the command that would unblock it, this often",
     )

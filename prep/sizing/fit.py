@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import click
 import psutil
 from pydantic import ValidationError
 
+from prep.cli_types import NON_NEGATIVE, POSITIVE
 from prep.paths import is_hub_id
 from prep.sizing.checks import console, run_preflight
 from prep.sizing.config import PreflightConfig
@@ -24,29 +24,6 @@ from prep.sizing.plan import plan_from_config
 from prep.sizing.recipe import read_recipe
 from prep.sizing.shape import ModelConfigError
 from prep.sizing.timing import Timing
-
-
-class Finite(click.ParamType):
-    """A finite number above `low` (or at it, when `inclusive`): NaN and infinity are refused at the option."""
-
-    name = "number"
-
-    def __init__(self, low: float = 0.0, inclusive: bool = False) -> None:
-        self.low, self.inclusive = low, inclusive
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        if number < self.low or (number == self.low and not self.inclusive):
-            self.fail(f"{value!r} must be {'>=' if self.inclusive else '>'} {self.low:g}", param, ctx)
-        return number
-
-
-POSITIVE = Finite()
 
 
 @click.command("fit")
@@ -81,12 +58,12 @@ POSITIVE = Finite()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
 @click.option(
     "--ram",
-    type=Finite(inclusive=True),
+    type=NON_NEGATIVE,
     help="GiB of host RAM per node (default: available here when timing this machine's GPUs, else not checked).",
 )
 @click.option(
     "--disk",
-    type=Finite(inclusive=True),
+    type=NON_NEGATIVE,
     help="GiB free at output_dir (default: free here when timing this machine's GPUs, else not checked).",
 )
 @click.option(
