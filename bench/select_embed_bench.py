@@ -1,15 +1,20 @@
 """Which CPU embedding the select step clusters with: cluster quality and speed on the 14,042 MMLU test
 questions, clustered into k=57 (their subjects) by MiniBatchKMeans; quality is the NMI of clusters and subjects.
 
-    python bench/select_embed_bench.py
+    python bench/select_embed_bench.py [--minilm .cache/models/all-MiniLM-L6-v2] [--device cpu|cuda]
 
 Compared: ours (dedup's word hashes, stop words out, bag of the 32 lowest hashes in the worker; corpus TF-IDF
 over the 20k most frequent words and TruncatedSVD 64 at select), scikit-learn's TfidfVectorizer + TruncatedSVD
-fitted on the texts (the reference), and hashed words with a random projection (the most a worker can do
-without a corpus fit). Times are one core's, per row, embedding only; the machine may be shared."""
+fitted on the texts (the reference), hashed words with a random projection (the most a worker can do
+without a corpus fit), and, when `make models` has unpacked it, the real all-MiniLM-L6-v2 (the
+`sentence_transformers` backend's default, as prep/select/embed.py runs it: 256 tokens, batch 256, normalized).
+Times are one core's, per row, embedding only, except MiniLM's (torch's threads: both cores here); the machine
+may be shared. bench/gpu_select_bench.py measures MiniLM on a GPU machine without this project's other
+dependencies."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 import time
@@ -38,7 +43,26 @@ def nmi(x: np.ndarray, labels: list[str]) -> float:
     return normalized_mutual_info_score(labels, km.labels_)
 
 
+def minilm(path: str, device: str, texts: list[str], labels: list[str]) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(path, device=device)
+    model.max_seq_length = EmbedConfig().max_tokens
+    model.encode(texts[:256], batch_size=256)  # warm up
+    start = time.perf_counter()
+    x = model.encode(texts, batch_size=EmbedConfig().batch_size, normalize_embeddings=True)
+    seconds = time.perf_counter() - start
+    print(
+        f"all-MiniLM-L6-v2 ({device}): NMI {nmi(np.asarray(x), labels):.3f}; "
+        f"{seconds / len(texts) * 1e6:.1f} us/row = {len(texts) / seconds:,.0f} rows/s"
+    )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minilm", default=str(REPO / ".cache/models/all-MiniLM-L6-v2"))
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
     texts, labels = [], []
     for f in sorted((REPO.parent / "shared/data/mmlu/test").glob("*_test.csv")):
         with f.open() as fh:
@@ -84,6 +108,11 @@ def main() -> None:
             f"hashed words + random projection {dim} (no corpus fit): NMI {nmi(rp, labels):.3f}; "
             f"{(time.perf_counter() - start) / len(rows) * 1e6:.1f} us/row"
         )
+
+    if Path(args.minilm).is_dir():
+        minilm(args.minilm, args.device, texts, labels)
+    else:
+        print(f"all-MiniLM-L6-v2: not measured ({args.minilm} is not a directory: run `make models`)")
 
 
 if __name__ == "__main__":

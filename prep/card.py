@@ -106,6 +106,15 @@ def selection_section(select: dict[str, Any], out: Path) -> list[str]:
         f"- variety index (effective number of clusters, exp of the entropy of the cluster shares): "
         f"{select['variety_before']:.2f} -> {select['variety_after']:.2f} of {select['clusters']}",
         f"- GPT-4 share: {select['gpt4_share_before']:.1%} -> {select['gpt4_share_after']:.1%}",
+        *(
+            [
+                f"- IFD (`{select['scorer']['model']}`): {select['ifd']['misaligned']:,} of {select['ifd']['rows']:,} rows "
+                f"dropped as misaligned (IFD >= max_ifd) before the budget; median {select['ifd']['p50']}, "
+                f"{select['ifd']['unscored']:,} without an IFD (one-token answers)"
+            ]
+            if "ifd" in select
+            else []
+        ),
         "",
         "### Per source",
         "",
@@ -167,6 +176,33 @@ def selection_section(select: dict[str, Any], out: Path) -> list[str]:
     return lines
 
 
+def cuts_section(cuts: dict[str, Any] | None) -> list[str]:
+    """Rows per source after each stage and the sources cut by more than twice the overall rate (the build's
+    warnings, these included, have their own section)."""
+    if not cuts:
+        return []
+    overall = cuts["overall_kept_share"]
+    rows = [
+        [
+            f"{name} **(over-cut)**" if name in cuts["over_cut"] else name,
+            *counts,
+            "-" if cuts["kept_share"][name] is None else f"{cuts['kept_share'][name]:.1%}",
+        ]
+        for name, counts in cuts["rows"].items()
+    ]
+    return [
+        "## Rows per source, stage by stage",
+        "",
+        *table(["source", *cuts["stages"], f"kept of the rows after {cuts['from']}"], rows),
+        "",
+        f"Overall {overall:.1%} of the rows after {cuts['from']} are kept. A source marked **(over-cut)** was cut "
+        "by more than twice the overall rate: it "
+        + (f"lost more than {2 * (1 - overall):.1%} of its rows, or " if overall > 0.5 else "")
+        + f"kept under {overall / 2:.1%} (half the overall share kept).",
+        "",
+    ]
+
+
 def card_files(out: Path, manifest: dict[str, Any]) -> dict[Path, bytes]:
     """OUT.card.md and, when the select step ran, its plots: path -> content, for the build to commit."""
     total = max(manifest["rows"], 1)
@@ -200,6 +236,7 @@ def card_files(out: Path, manifest: dict[str, Any]) -> dict[Path, bytes]:
         f"`kept {unit}`: per row, its prompt turns plus its final response, as the `length` filter counts them"
         + (" (so do the select tables below)." if select_unit == unit else "."),
         "",
+        *cuts_section(manifest.get("cuts")),
         "## Licences of the kept rows",
         "",
         *[f"- {kind}: {', '.join(sources)}" for kind, sources in licences["kinds"].items()],

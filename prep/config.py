@@ -74,6 +74,13 @@ class CurationConfig(BaseModel):
         "decontam needs its benchmarks named, so it runs only when listed (both shipped mixtures list it)",
     )
     tokenizer: str | None = Field(None, description="hub id or local dir; lengths count tokens when set")
+    warn_source_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="warn when a step after the dedups leaves a source below this share of the rows it had after "
+        "them (a step that leaves a source with no row always warns)",
+    )
 
     @field_validator("steps")
     @classmethod

@@ -42,9 +42,11 @@ class Context:
     sources: tuple[str, ...] = ()  # the configured source names, in order
     progress: bool = False
     counter: TokenCounter | None = None  # lengths in tokens or chars; shared by length and stats
+    explain: bool = False  # the build writes --dropped: a corpus step may say per drop why (which row it copies)
 
 
 CONTEXT = Context()  # for a step built on its own (tests, benches)
+Drop = tuple[int, str] | tuple[int, str, str]  # a spilled row a corpus step drops: (row, reason[, detail])
 
 
 class Step:
@@ -87,7 +89,8 @@ class RowFilter(Step):
 class CorpusStep(Step):
     """A step that needs the whole corpus: `featurize` does the per-row work on a batch of surviving rows (in
     a worker), `observe` keeps the small result per spilled row (main process), `select` then names the spilled
-    rows to drop with their reasons; `report` is its manifest section under `steps`."""
+    rows to drop with their reasons, as (row, reason) or, with a detail for the --dropped file, (row, reason,
+    detail); `report` is its manifest section under `steps`."""
 
     shuffles = False  # whether the output is to be written in the seed's shuffled order
 
@@ -97,7 +100,7 @@ class CorpusStep(Step):
     def observe(self, rows: list[Row], features: Any) -> None:
         """Nothing kept per row by default."""
 
-    def select(self, alive: np.ndarray, spill: Spill) -> Iterable[tuple[int, str]]:
+    def select(self, alive: np.ndarray, spill: Spill) -> Iterable[Drop]:
         raise NotImplementedError
 
     def report(self) -> dict[str, Any]:

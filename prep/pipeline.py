@@ -19,6 +19,7 @@ from tqdm import tqdm
 from prep.adapters import ADAPTERS
 from prep.card import PLOTS, card_files, card_path, plot_path
 from prep.config import MixtureConfig, PrepError
+from prep.cuts import FILTER_STAGE, source_cuts
 from prep.ids import UniqueIds
 from prep.io import HashingWriter, Outputs
 from prep.ledger import Ledger
@@ -30,7 +31,7 @@ from prep.readers import open_source, refuse_shared_files, resolve_source
 from prep.rows import MalformedRow, Row
 from prep.screen import Screen, Screened, Screening, default_workers
 from prep.spill import Spill
-from prep.steps import Curation, curation_steps
+from prep.steps import DEDUPS, Curation, curation_steps
 from prep.tokens import manifest_tokens
 from prep.workdir import WorkDir, sweep_stale
 
@@ -168,11 +169,14 @@ def screen(batches: Iterator[Batch], screening: Screening, curation: Curation, l
         keep(*done, curation, ledger, spill)
 
 
-def select(curation: Curation, spill: Spill, ledger: Ledger) -> np.ndarray:
-    """Stage 3: each corpus step in order drops spilled rows; returns the indexes of the rows left."""
+def select(curation: Curation, spill: Spill, ledger: Ledger) -> tuple[np.ndarray, dict[str, list[int]]]:
+    """Stage 3: each corpus step in order drops spilled rows; returns the indexes of the rows left, and the rows
+    per source after the row filters and after each corpus step."""
     alive = np.ones(len(spill), dtype=bool)
+    sources = np.frombuffer(spill.sources, dtype=np.uint16)
+    stages = {FILTER_STAGE: np.bincount(sources, minlength=len(ledger.sources)).tolist()}
     for step in curation.corpus_steps:
-        for index, reason in step.select(alive.copy(), spill):
+        for index, reason, *detail in step.select(alive.copy(), spill):
             if alive[index]:
                 alive[index] = False
                 ledger.drop(
@@ -180,8 +184,10 @@ def select(curation: Curation, spill: Spill, ledger: Ledger) -> np.ndarray:
                     reason,
                     where=f"spill row {index}",
                     row=spill.get(index) if ledger.keeps_rows else None,
+                    detail=detail[0] if detail else "",
                 )
-    return np.flatnonzero(alive)
+        stages[step.name] = np.bincount(sources[alive], minlength=len(ledger.sources)).tolist()
+    return np.flatnonzero(alive), stages
 
 
 def write(writer: HashingWriter, spill: Spill, kept: np.ndarray, progress: bool) -> str:
@@ -210,7 +216,7 @@ def build(
     checked before any row is read."""
     wheres = [resolve_source(s) for s in config.sources]
     refuse_shared_files(config.sources, wheres)
-    curation = curation_steps(config, progress=progress)
+    curation = curation_steps(config, progress=progress, explain=dropped is not None)
     step_inputs = {key: audit for step in curation.all() for key, audit in step.inputs().items()}
     refuse_companion_names({"--out": out, **({"--dropped": dropped} if dropped else {})})
     plots = {f"its {plot} plot": plot_path(out, plot) for plot in PLOTS}
@@ -253,13 +259,16 @@ def build(
         ids = UniqueIds()
         batches = read(config, wheres, ledger, read_inputs, ids, strict=strict, progress=progress)
         screen(batches, screening, curation, ledger, spill)
-        kept = select(curation, spill, ledger)
+        kept, stages = select(curation, spill, ledger)
         sha256 = write(staged.open(out), spill, kept, progress)
         row_sources = np.frombuffer(spill.sources, dtype=np.uint16)
         for name, count in zip(names, np.bincount(row_sources[kept], minlength=len(names)).tolist(), strict=True):
             ledger.kept[name] += count
         manifest = make_manifest(config, out, sha256, ledger, curation, {**read_inputs, **step_inputs}, ids)
         manifest["lengths"] = curation.lengths.report(kept, row_sources, names)
+        read_rows = [ledger.read[n] for n in names]
+        manifest["cuts"] = source_cuts(names, read_rows, stages, DEDUPS, config.curation.warn_source_share)
+        manifest["warnings"] += manifest["cuts"]["warnings"]
         if config.curation.tokenizer:  # counted on the output as written, still a temp until the commit
             manifest["tokens"] = manifest_tokens(staged.written(out), config.curation.tokenizer, progress)
         staged.open(manifest_path(out)).write(

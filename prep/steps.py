@@ -79,7 +79,9 @@ def section_config(name: str, section: Any) -> BaseModel:
             "max_total_tokens}); to turn one off, list the others in `steps` instead of quality"
         )
     if name not in STEPS:
-        raise ValueError(f"unknown curation key {name!r}: neither a step nor steps/tokenizer; steps: {list(STEPS)}")
+        raise ValueError(
+            f"unknown curation key {name!r}: neither a step nor steps/tokenizer/warn_source_share; steps: {list(STEPS)}"
+        )
     try:
         return STEPS[name].Config.model_validate({} if section is None else section)
     except ValidationError as e:
@@ -96,12 +98,17 @@ class Curation:
         return [*self.filters, *self.corpus_steps]
 
 
-def curation_steps(config: MixtureConfig, progress: bool = True) -> Curation:
-    """The configured steps, built in order: a step that cannot run fails here, before any data is read."""
+def curation_steps(config: MixtureConfig, progress: bool = True, explain: bool = False) -> Curation:
+    """The configured steps, built in order: a step that cannot run fails here, before any data is read.
+    `explain`: the build writes --dropped, so steps that can say per drop why do."""
     cur = config.curation
     counter = TokenCounter(cur.tokenizer)
     context = Context(
-        seed=config.seed, sources=tuple(s.name for s in config.sources), progress=progress, counter=counter
+        seed=config.seed,
+        sources=tuple(s.name for s in config.sources),
+        progress=progress,
+        counter=counter,
+        explain=explain,
     )
     steps = Curation(lengths=LengthStats(counter))
     for name in cur.steps:

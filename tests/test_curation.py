@@ -304,6 +304,17 @@ def test_near_duplicates_across_sources_and_precision(tmp_path, shared_data):
     for i in range(len(rows), len(prompts)):
         assert max(jaccard(prompts[i], k) for j, k in enumerate(prompts) if j != i) >= 0.8
     assert manifest["steps"]["near_dedup"]["verified_pairs"] >= len(near)
+    # each record names the row kept in its place and their Jaccard; a planted copy, mostly its GPT-4 original
+    # (the others: originals that are near copies of each other, templated tasks)
+    kept_ids = {r["id"] for r in rows}
+    for d in near:
+        kept = d["detail"].removeprefix("duplicate of ").split(" (kept), jaccard ")[0]
+        assert kept in kept_ids, d["detail"]
+        assert float(d["detail"].split("jaccard ")[1].split(";")[0]) >= 0.8 or "joined to it through" in d["detail"]
+    own = sum(
+        d["detail"].startswith(f"duplicate of gpt4/{d['row']['id'].removeprefix('gpt35/')} ") for d in planted_dropped
+    )
+    assert own >= 0.9 * len(planted_dropped)
 
 
 def test_mixture_caps_weights_and_strata(tmp_path, shared_data):

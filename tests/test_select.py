@@ -104,14 +104,16 @@ def build_select(tmp: Path, sources: list[dict], select: dict, monkeypatch, name
     return manifest, step
 
 
-def test_selection_beats_a_random_sample_on_variety_and_gpt4_share(skewed, monkeypatch):
+@pytest.mark.parametrize("scope", ["source", "corpus"])
+def test_selection_beats_a_random_sample_on_variety_and_gpt4_share(skewed, monkeypatch, scope):
     tmp, sources = skewed
     # the pool the step sees, and its clusters: a build without a budget keeps all
     full, _ = build_select(tmp, sources, {}, monkeypatch, "all.jsonl", workers=0)
     pool = full["steps"]["select"]["rows_before"]
     assert full["rows"] == pool and full["sources"]["flan_mc"]["kept"] / pool > 0.6  # skewed indeed
     budget = int(0.3 * pool)
-    manifest, step = build_select(tmp, sources, {"budget": {"rows": budget}}, monkeypatch, "sel.jsonl", workers=0)
+    select = {"budget": {"rows": budget}, "score_scope": scope}
+    manifest, step = build_select(tmp, sources, select, monkeypatch, "sel.jsonl", workers=0)
     report = manifest["steps"]["select"]
     assert manifest["rows"] == report["rows_after"] == budget
     assert manifest["totals"]["dropped"]["select_budget"] == pool - budget
@@ -126,7 +128,8 @@ def test_selection_beats_a_random_sample_on_variety_and_gpt4_share(skewed, monke
     assert report["variety_after"] >= 1.2 * random_variety, (report["variety_after"], random_variety)
     assert report["gpt4_share_after"] >= random_gpt4
     assert report["variety_after"] > report["variety_before"]
-    # the template family gave up most: its share fell by a fifth or more
+    # the template family gave up most: its share fell by a twentieth through the cluster quotas alone (scores
+    # ranked within each source), by a fifth or more when its GPT-3.5 answers also rank below the rest (corpus)
     family_kept = sum(1 for i in kept_rows if i.startswith("flan_mc/"))
     print(
         "variety",
@@ -137,7 +140,7 @@ def test_selection_beats_a_random_sample_on_variety_and_gpt4_share(skewed, monke
         report["gpt4_share_after"],
         random_gpt4,
     )
-    assert family_kept / budget < 0.8 * full["sources"]["flan_mc"]["kept"] / pool
+    assert family_kept / budget < {"source": 0.95, "corpus": 0.8}[scope] * full["sources"]["flan_mc"]["kept"] / pool
 
     # card and plots beside the output; its kept chars are the exact sums, the select table's too
     card = (tmp / "sel.jsonl.card.md").read_text()
@@ -394,3 +397,103 @@ def test_capybara_and_metamath_layouts(tmp_path):
     assert manifest["sources"]["capybara"]["dropped"] == {"missing_field": 1}  # a null output, counted
     assert rows["metamath/0"]["subsource"] == "GSM_Rephrased"
     assert rows["metamath/0"]["conversations"][1]["value"].endswith("The answer is: 4")
+
+
+def cli_build(tmp_path: Path, sources: list[dict], curation: dict, name: str) -> tuple[dict, str]:
+    """`prep build` as a user runs it: the manifest, and what it printed."""
+    import yaml
+    from click.testing import CliRunner
+
+    from prep.cli import main
+
+    config = tmp_path / f"{name}.yml"
+    config.write_text(yaml.safe_dump({"seed": 7, "sources": sources, "curation": curation}))
+    out = tmp_path / f"{name}.jsonl"
+    result = CliRunner().invoke(
+        main, ["build", "--config", str(config), "--out", str(out), "--no-progress"], terminal_width=400
+    )
+    assert result.exit_code == 0, result.output
+    return orjson.loads((tmp_path / f"{name}.jsonl.manifest.json").read_bytes()), result.output
+
+
+def test_no_source_is_wiped_without_a_warning_and_the_card_flags_over_cut_sources(tmp_path, shared_data):
+    """Scores compared across sources (`score_scope: corpus`) rank Open-Platypus' human-written rows (unknown
+    teacher) below the GPT-4 rows: at a small budget it all but vanishes, which the build now says by name, and
+    the card marks; a row filter that empties a source warns too. Ranking within sources (the default) or a
+    floor keeps it."""
+    identity = [
+        {
+            "id": str(i),
+            "conversations": [
+                {"from": "human", "value": q},
+                {"from": "gpt", "value": "As an AI language model, I cannot."},
+            ],
+        }
+        for i, q in enumerate(["Who are you?", "What is your name?", "Are you human?"])
+    ]
+    sources = [
+        *samples(shared_data),
+        {"name": "identity", "format": "sharegpt", "path": str(write_jsonl(tmp_path / "id.jsonl", identity))},
+    ]
+    steps = ["quality", "exact_dedup", "select"]
+    manifest, printed = cli_build(
+        tmp_path, sources, {"steps": steps, "select": {"budget": {"rows": 100}, "score_scope": "corpus"}}, "corpus"
+    )
+    cuts, plat = manifest["cuts"], manifest["steps"]["select"]["per_source"]["platypus"]
+    assert cuts["stages"] == ["read", "row filters", "exact_dedup", "select"] and cuts["from"] == "exact_dedup"
+    assert cuts["rows"]["identity"] == [3, 0, 0, 0]
+    assert "warning: row filters kept no row of source 'identity' (3 -> 0)" in printed
+    assert plat["rows_after"] < 0.1 * plat["rows_before"]
+    if plat["rows_after"]:
+        assert (
+            f"warning: select left source 'platypus' {plat['rows_after']} of its {plat['rows_before']} rows" in printed
+        )
+    else:
+        assert f"warning: select kept no row of source 'platypus' ({plat['rows_before']} -> 0)" in printed
+    assert "platypus" in cuts["over_cut"] and "openorca" not in cuts["over_cut"]
+    card = (tmp_path / "corpus.jsonl.card.md").read_text()
+    assert "| platypus **(over-cut)** |" in card and "- row filters kept no row of source 'identity' (3 -> 0)" in card
+
+    # ranked within each source (the default): Open-Platypus keeps about the overall share, no select warning
+    manifest, printed = cli_build(tmp_path, sources, {"steps": steps, "select": {"budget": {"rows": 100}}}, "source")
+    plat = manifest["steps"]["select"]["per_source"]["platypus"]
+    assert plat["rows_after"] >= 0.5 * manifest["cuts"]["overall_kept_share"] * plat["rows_before"]
+    assert "platypus" not in manifest["cuts"]["over_cut"] and "source 'platypus'" not in printed
+
+    # a floor: 30% of Open-Platypus' rows whatever the scores, the budget still exact
+    select = {"budget": {"rows": 100}, "score_scope": "corpus", "floors": {"platypus": 0.3}}
+    manifest, printed = cli_build(tmp_path, sources, {"steps": steps, "select": select}, "floor")
+    report = manifest["steps"]["select"]
+    need = int(np.ceil(0.3 * report["per_source"]["platypus"]["rows_before"]))
+    assert report["floors"] == {
+        "platypus": {"share": 0.3, "rows": need, "kept": report["per_source"]["platypus"]["rows_after"]}
+    }
+    assert report["per_source"]["platypus"]["rows_after"] >= need and manifest["rows"] == 100
+
+
+def test_a_floor_for_an_unknown_source_is_refused_before_reading(tmp_path, shared_data):
+    config = MixtureConfig.model_validate(
+        {"sources": samples(shared_data), "curation": {"steps": ["select"], "select": {"floors": {"platypuss": 0.2}}}}
+    )
+    with pytest.raises(PrepError, match=r"select\.floors: no source named 'platypuss'"):
+        pipeline.build(config, tmp_path / "out.jsonl", progress=False, workers=0)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match=r"floors are shares in \(0, 1\]"):
+        MixtureConfig.model_validate(
+            {"sources": samples(shared_data), "curation": {"steps": ["select"], "select": {"floors": {"platypus": 2}}}}
+        )
+
+
+@pytest.mark.parametrize(
+    "prompts", [["Hello there friend"], ["alpha", "beta", "gamma"]], ids=["one-row", "no-shared-word"]
+)
+def test_select_runs_on_a_one_row_source_and_on_prompts_that_share_no_word(tmp_path, prompts, monkeypatch):
+    """Nothing to cluster on (no word in two prompts): one cluster, the scores choose (was `ValueError: Found
+    array with 0 feature(s)` after the whole corpus had been read)."""
+    rows = [
+        {"id": str(i), "conversations": [{"from": "human", "value": p}, {"from": "gpt", "value": "Hi!"}]}
+        for i, p in enumerate(prompts)
+    ]
+    sources = [{"name": "s", "format": "sharegpt", "path": str(write_jsonl(tmp_path / "s.jsonl", rows))}]
+    manifest, _ = build_select(tmp_path, sources, {"budget": {"rows": 1}}, monkeypatch, "out.jsonl", workers=0)
+    assert manifest["rows"] == 1 and manifest["steps"]["select"]["clusters"] == 1

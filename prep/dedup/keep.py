@@ -8,6 +8,7 @@ from array import array
 import numpy as np
 
 from prep.rows import Row
+from prep.spill import Spill
 from prep.text import response_text
 
 TEACHER_RANK = {"gpt-4": 2, "gpt-3.5": 0}  # any other teacher (or none) ranks 1
@@ -31,11 +32,59 @@ class KeepRank:
         return rows[np.lexsort((rows, -length, -teacher, groups))]
 
 
-def drop_all_but_best(groups: np.ndarray, rank: KeepRank, alive: np.ndarray, reason: str) -> list[tuple[int, str]]:
-    """Among the alive rows of each group (`groups` holds a group id per row), keep the best, name the rest."""
+def keep_best(groups: np.ndarray, rank: KeepRank, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Among the alive rows of each group (`groups` holds a group id per row) the best stays: (the other rows,
+    and for each of them the row its group keeps)."""
     live = np.flatnonzero(alive)
     order = rank.order(live, groups[live])
     g = groups[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = g[1:] != g[:-1]
-    return [(int(i), reason) for i in order[~first]]
+    head = order[np.flatnonzero(first)[np.cumsum(first) - 1]]
+    return order[~first], head[~first]
+
+
+def drop_all_but_best(groups: np.ndarray, rank: KeepRank, alive: np.ndarray, reason: str) -> list[tuple[int, str]]:
+    """Among the alive rows of each group, keep the best, name the rest."""
+    return [(int(i), reason) for i in keep_best(groups, rank, alive)[0]]
+
+
+def nearest_partners(pairs: np.ndarray, similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's most similar partner among the `pairs` found (both directions): (rows ascending, partner,
+    similarity)."""
+    rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    partner = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    sims = np.concatenate([similarity, similarity])
+    order = np.lexsort((-sims, rows))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = rows[order][1:] != rows[order][:-1]
+    best = order[first]
+    return rows[best], partner[best], sims[best]
+
+
+def duplicate_details(
+    spill: Spill,
+    dropped: np.ndarray,
+    kept: np.ndarray,
+    to_kept: np.ndarray,
+    pairs: np.ndarray,
+    similarity: np.ndarray,
+    measure: str,
+    threshold: float,
+) -> list[str]:
+    """What the --dropped file says of each dropped duplicate: the row its group kept, by id, and their
+    similarity; when that is below the threshold (a chain of similar rows joined them), also the row it was
+    found similar to."""
+    rows, partner, best = nearest_partners(pairs, similarity)
+
+    def row_id(index: int) -> str:
+        return str(spill.get(int(index))["id"])
+
+    out = []
+    for d, k, sim in zip(dropped.tolist(), kept.tolist(), to_kept.tolist(), strict=True):
+        text = f"duplicate of {row_id(k)} (kept), {measure} {sim:.3f}"
+        if sim < threshold:
+            at = int(np.searchsorted(rows, d))
+            text += f"; joined to it through {row_id(partner[at])}, {measure} {best[at]:.3f}"
+        out.append(text)
+    return out

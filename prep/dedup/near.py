@@ -25,8 +25,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from tqdm import tqdm
 
-from prep.curation import CONTEXT, Context, CorpusStep
-from prep.dedup.keep import KeepRank, drop_all_but_best
+from prep.curation import CONTEXT, Context, CorpusStep, Drop
+from prep.dedup.keep import KeepRank, duplicate_details, keep_best
 from prep.hashing import ngram_hashes, prompt_words
 from prep.rows import Row
 from prep.spill import Spill
@@ -81,6 +81,7 @@ class NearDedup(CorpusStep):
         self.bands, self.rows_per_band = _optimal_param(config.threshold, config.num_perm, 0.1, 0.9)
         self.shingle = Shingler(config)
         self.progress = context.progress
+        self.explain = context.explain
         self.rank = KeepRank()
         self._band_hashes: list[np.ndarray] = []
         self.stats: dict[str, int] = {}
@@ -120,12 +121,12 @@ class NearDedup(CorpusStep):
         pairs_all = np.concatenate(pairs) if pairs else np.empty((0, 2), np.int64)
         return np.unique(pairs_all, axis=0)
 
-    def select(self, alive: np.ndarray, spill: Spill) -> list[tuple[int, str]]:
+    def select(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
         def read(index: int) -> Row:
             return Row(**spill.get(index))
 
         pairs = self.candidate_pairs(alive)
-        verified = []
+        verified, similarities = [], []
         cached: tuple[int, np.ndarray] | None = None
         for a, b in tqdm(
             pairs[np.argsort(pairs[:, 1], kind="stable")],
@@ -135,22 +136,35 @@ class NearDedup(CorpusStep):
         ):
             if cached is None or cached[0] != b:
                 cached = (b, self.shingle(read(int(b))))
-            if jaccard(self.shingle(read(int(a))), cached[1]) >= self.threshold:
+            similarity = jaccard(self.shingle(read(int(a))), cached[1])
+            if similarity >= self.threshold:
                 verified.append((a, b))
+                similarities.append(similarity)
         n = len(alive)
         edges = np.array(verified, dtype=np.int64).reshape(-1, 2)
         graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
         _, groups = connected_components(graph, directed=False)
         self.groups = groups  # kept for bench/prep_bench.py recall and precision
-        drops = drop_all_but_best(groups, self.rank, alive, "near_duplicate")
+        dropped, kept = keep_best(groups, self.rank, alive)
         self.stats = {
             "bands": self.bands,
             "rows_per_band": self.rows_per_band,
             "candidate_pairs": len(pairs),
             "verified_pairs": len(verified),
-            "dropped": len(drops),
+            "dropped": len(dropped),
         }
-        return drops
+        if not self.explain:
+            return [(int(i), "near_duplicate") for i in dropped]
+        to_kept = np.array(
+            [
+                jaccard(self.shingle(read(int(d))), self.shingle(read(int(k))))
+                for d, k in zip(dropped, kept, strict=True)
+            ]
+        )
+        details = duplicate_details(
+            spill, dropped, kept, to_kept, edges, np.array(similarities), "jaccard", self.threshold
+        )
+        return [(int(i), "near_duplicate", d) for i, d in zip(dropped, details, strict=True)]
 
     def report(self) -> dict[str, Any]:
         return {"threshold": self.threshold, **self.stats}

@@ -19,8 +19,8 @@ from scipy.sparse.csgraph import connected_components
 from tqdm import tqdm
 
 from prep.config import PrepError
-from prep.curation import CONTEXT, Context, CorpusStep
-from prep.dedup.keep import KeepRank, drop_all_but_best
+from prep.curation import CONTEXT, Context, CorpusStep, Drop
+from prep.dedup.keep import KeepRank, duplicate_details, keep_best
 from prep.models import model_path
 from prep.rows import Row
 from prep.spill import Spill
@@ -53,6 +53,7 @@ class SemanticDedup(CorpusStep):
     def __init__(self, config: SemanticDedupConfig, context: Context = CONTEXT) -> None:
         self.config = config
         self.progress = context.progress
+        self.explain = context.explain
         self.rank = KeepRank()
         self.stats: dict[str, Any] = {}
         # fail now, not after the whole corpus has been read: the extra is installed and the model is at hand
@@ -86,11 +87,12 @@ class SemanticDedup(CorpusStep):
         self.stats["device"] = device
         return out
 
-    def similar_pairs(self, embeddings: Any) -> np.ndarray:
-        """(i, j), j < i, for every pair of rows at or above the threshold (positions in `embeddings`)."""
+    def similar_pairs(self, embeddings: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(i, j), j < i, for every pair of rows at or above the threshold (positions in `embeddings`), and their
+        cosines."""
         import torch
 
-        pairs = []
+        pairs, cosines = [], []
         n = len(embeddings)
         with torch.no_grad():
             for lo in tqdm(range(0, n, ROW_TILE), desc="semantic compare", unit="tile", disable=not self.progress):
@@ -105,17 +107,35 @@ class SemanticDedup(CorpusStep):
                         sims = sims.masked_fill(j >= i, 0)
                     a, b = torch.nonzero(sims >= self.config.threshold, as_tuple=True)
                     pairs.append(torch.stack([a + lo, b + left], dim=1).cpu().numpy())
-        return np.concatenate(pairs) if pairs else np.empty((0, 2), np.int64)
+                    cosines.append(sims[a, b].float().cpu().numpy())
+        if not pairs:
+            return np.empty((0, 2), np.int64), np.empty(0, np.float32)
+        return np.concatenate(pairs), np.concatenate(cosines)
 
-    def select(self, alive: np.ndarray, spill: Spill) -> list[tuple[int, str]]:
+    def select(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
         live = np.flatnonzero(alive)
-        pairs = live[self.similar_pairs(self.embed(live, spill))] if len(live) else np.empty((0, 2), np.int64)
+        if not len(live):
+            self.stats |= {"rows_compared": 0, "similar_pairs": 0, "dropped": 0}
+            return []
+        embeddings = self.embed(live, spill)
+        at, cosines = self.similar_pairs(embeddings)
+        pairs = live[at]
         n = len(alive)
         graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
         _, groups = connected_components(graph, directed=False)
-        drops = drop_all_but_best(groups, self.rank, alive, "semantic_duplicate")
-        self.stats |= {"rows_compared": len(live), "similar_pairs": len(pairs), "dropped": len(drops)}
-        return drops
+        dropped, kept = keep_best(groups, self.rank, alive)
+        self.stats |= {"rows_compared": len(live), "similar_pairs": len(pairs), "dropped": len(dropped)}
+        if not self.explain or not len(dropped):
+            return [(int(i), "semantic_duplicate") for i in dropped]
+        import torch
+
+        at_dropped, at_kept = (
+            torch.from_numpy(np.searchsorted(live, x)).to(embeddings.device) for x in (dropped, kept)
+        )
+        a, b = embeddings[at_dropped], embeddings[at_kept]
+        to_kept = (a.float() * b.float()).sum(dim=1).cpu().numpy()
+        details = duplicate_details(spill, dropped, kept, to_kept, pairs, cosines, "cosine", self.config.threshold)
+        return [(int(i), "semantic_duplicate", d) for i, d in zip(dropped, details, strict=True)]
 
     def report(self) -> dict[str, Any]:
         return {"model": self.config.model, "threshold": self.config.threshold, **self.stats}

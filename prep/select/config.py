@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Budget(BaseModel):
@@ -55,16 +55,31 @@ class ScoreWeights(BaseModel):
 class ScorerConfig(BaseModel):
     """A model's judgement of each kept-so-far row, off by default (a GPU job for millions of rows):
     `reward` is a sequence-classification reward model (one logit), `deita` Deita's quality scorer (a causal
-    LM whose next-token distribution over 1..6 gives the expected score). Never remote code."""
+    LM whose next-token distribution over 1..6 gives the expected score), `ifd` the instruction-following
+    difficulty of a small causal LM (prep/select/ifd.py). Never remote code."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["reward", "deita"]
+    kind: Literal["reward", "deita", "ifd"]
     model: str = Field(description="hub id or local dir")
     weight: float = Field(1.0, ge=0, description="weight of the model's rank-normalized score next to the signals")
     device: str | None = None
     batch_size: int = Field(16, ge=1)
     max_tokens: int = Field(1024, ge=16, description="longer rows are cut for scoring")
+    max_ifd: float = Field(
+        1.0, gt=0, description="ifd: rows at or above it are dropped as misaligned (`select_misaligned`; the papers: 1)"
+    )
+    prefer: Literal["aligned", "difficult"] = Field(
+        "aligned",
+        description="ifd: rank lower IFD first (the answer follows from the instruction) or higher first (the "
+        "papers' 'difficult' rows); measured: with a 135M model, IFD just under 1 marks swapped answers",
+    )
+
+    @model_validator(mode="after")
+    def _ifd_keys(self) -> ScorerConfig:
+        if self.kind != "ifd" and ("max_ifd" in self.model_fields_set or "prefer" in self.model_fields_set):
+            raise ValueError("max_ifd and prefer are keys of `kind: ifd`")
+        return self
 
 
 class SelectConfig(BaseModel):
@@ -81,3 +96,20 @@ class SelectConfig(BaseModel):
     embed: EmbedConfig = Field(default_factory=lambda: EmbedConfig())
     weights: ScoreWeights = Field(default_factory=lambda: ScoreWeights())
     scorer: ScorerConfig | None = None
+    score_scope: Literal["source", "corpus"] = Field(
+        "source",
+        description="source: a row's score is its rank among its own source's rows, so every source's best rows "
+        "compete alike; corpus: the scores compared as they are across sources",
+    )
+    floors: dict[str, float] = Field(
+        default_factory=dict,
+        description="per source, the share of its rows entering select that is kept whatever the scores "
+        "(as far as the budget goes): {source: 0.2}",
+    )
+
+    @field_validator("floors")
+    @classmethod
+    def _shares(cls, floors: dict[str, float]) -> dict[str, float]:
+        if bad := {k: v for k, v in floors.items() if not 0 < v <= 1}:
+            raise ValueError(f"floors are shares in (0, 1]: {bad}")
+        return floors

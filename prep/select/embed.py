@@ -151,11 +151,17 @@ class HashingEmbedder:
         self.svd: TruncatedSVD | None = None
 
     def fit(self, rows: np.ndarray) -> None:
+        """The SVD, unless fewer than 2 rows or 2 shared words leave nothing to project: then every row embeds
+        at the origin, one cluster, and the scores alone choose."""
+        if min(len(rows), len(self.idf)) < 2:
+            self.svd = None
+            return
         x = self.bags.matrix(rows, self.columns, self.idf)
-        self.svd = TruncatedSVD(min(self.dim, max(1, min(x.shape) - 1)), random_state=self.seed).fit(x)
+        self.svd = TruncatedSVD(min(self.dim, min(x.shape) - 1), random_state=self.seed).fit(x)
 
     def transform(self, rows: np.ndarray) -> np.ndarray:
-        assert self.svd is not None, "fit first"
+        if self.svd is None:
+            return np.zeros((len(rows), 1), dtype=np.float32)
         return normalize(self.svd.transform(self.bags.matrix(rows, self.columns, self.idf))).astype(np.float32)
 
 

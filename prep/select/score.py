@@ -12,8 +12,9 @@
 - turns: (exchanges - 1) / 3, capped at 1: multi-turn conversations teach what single turns cannot.
 
 A model scorer (off by default) adds its rank-normalized score with its weight: a reward model (one logit
-of a sequence classifier on the chat) or Deita's quality scorer (expected value of its next-token
-distribution over "1".."6" after Deita's own prompt). Both load from the hub or a local directory, never
+of a sequence classifier on the chat), Deita's quality scorer (expected value of its next-token
+distribution over "1".."6" after Deita's own prompt), or a small causal LM's instruction-following difficulty
+(prep/select/ifd.py; rows at or above `max_ifd` are dropped as misaligned). Both load from the hub or a local directory, never
 with remote code, and run on a GPU when there is one."""
 
 from __future__ import annotations
@@ -63,10 +64,13 @@ def heuristic_scores(rows: list[Row], weights: ScoreWeights) -> np.ndarray:
 
 
 def rank_normalize(x: np.ndarray) -> np.ndarray:
-    """Ranks scaled to [0, 1] (ties share their lowest rank): a model's scale never outweighs the signals."""
-    if len(x) < 2:
-        return np.ones(len(x), dtype=np.float32)
-    return ((rankdata(x, method="min") - 1) / (len(x) - 1)).astype(np.float32)
+    """Ranks scaled to [0, 1] (ties share their lowest rank): a model's scale never outweighs the signals. A NaN
+    (a row the model could not score) sits in the middle, 0.5."""
+    scored = ~np.isnan(x)
+    out = np.full(len(x), 0.5, dtype=np.float32)
+    n = int(scored.sum())
+    out[scored] = 1.0 if n < 2 else (rankdata(x[scored], method="min") - 1) / (n - 1)
+    return out
 
 
 DEITA_QUALITY = (

@@ -14,13 +14,14 @@ import numpy as np
 from tqdm import tqdm
 
 from prep.config import PrepError
-from prep.curation import CONTEXT, Context, CorpusStep
+from prep.curation import CONTEXT, Context, CorpusStep, Drop
 from prep.lengths import TokenCounter
 from prep.models import model_path
 from prep.rows import Row
 from prep.select import cluster
 from prep.select.config import SelectConfig
 from prep.select.embed import Bags, Embedder, HashingEmbedder, SentenceEmbedder, prompt_bags
+from prep.select.ifd import IfdScorer
 from prep.select.score import TEACHER, ModelScorer, heuristic_scores, rank_normalize
 from prep.spill import Spill
 from prep.text import prompt_text
@@ -28,6 +29,25 @@ from prep.tokens import DEFAULT_TEMPLATE, ChatTokens
 
 LABEL_ROWS = 50  # prompts read back per cluster to name it
 HISTOGRAM_BINS = 20
+
+
+def within(source: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each score as its rank among its own source's scores, in [0, 1] (a source of one row: 1)."""
+    out = np.empty(len(scores), dtype=np.float32)
+    for s in np.unique(source):
+        mine = source == s
+        out[mine] = rank_normalize(scores[mine])
+    return out
+
+
+def ifd_summary(ifd: np.ndarray, misaligned: np.ndarray) -> dict[str, Any]:
+    scored = ifd[~np.isnan(ifd)]
+    p10, p50, p90 = np.percentile(scored, [10, 50, 90]).round(4).tolist() if len(scored) else (None,) * 3
+    return {"rows": len(ifd), "unscored": int(np.isnan(ifd).sum()), "misaligned": int(misaligned.sum())} | {
+        "p10": p10,
+        "p50": p50,
+        "p90": p90,
+    }
 
 
 def summary(x: np.ndarray) -> dict[str, Any]:
@@ -69,6 +89,9 @@ class Select(CorpusStep):
             if importlib.util.find_spec("sentence_transformers") is None:
                 raise PrepError("select.embed.backend sentence_transformers needs: pip install '.[semantic]'")
             self.embed_model = model_path(config.embed.model, "select.embed.model")
+        if unknown := sorted(set(config.floors) - set(self.sources)):
+            raise PrepError(f"select.floors: no source named {', '.join(map(repr, unknown))}; sources: {self.sources}")
+        self.explain = context.explain
         self.scorer_model = model_path(config.scorer.model, "select.scorer.model") if config.scorer else None
         if self.embed_model or self.scorer_model:  # what decides the rows depends on this step's config
             models = ("sentence-transformers",) if self.embed_model else ()
@@ -101,16 +124,25 @@ class Select(CorpusStep):
         assert self.embed_model is not None
         return SentenceEmbedder(self.config.embed, self.embed_model, spill)
 
-    def row_scores(self, live: np.ndarray, spill: Spill) -> np.ndarray:
+    def row_scores(self, live: np.ndarray, spill: Spill) -> tuple[np.ndarray, np.ndarray]:
+        """Each live row's score (the signals, with the model scorer's rank blended in), and the IFD of each
+        (NaN without the ifd scorer)."""
         scores = np.frombuffer(self.scores, dtype=np.float32)[live]
-        if self.config.scorer is None or not len(live):
-            return scores
+        ifd = np.full(len(live), np.nan)
+        cfg = self.config.scorer
+        if cfg is None or not len(live):
+            return scores, ifd
         assert self.scorer_model is not None
-        scorer = ModelScorer(self.config.scorer, self.scorer_model)
-        model = scorer.score_rows((Row(**spill.get(int(i))) for i in live), len(live), self.progress)
-        self._report["scorer"] = {"kind": self.config.scorer.kind, "model": self.config.scorer.model}
-        w, wm = sum(self.config.weights.model_dump().values()), self.config.scorer.weight
-        return ((scores * w + rank_normalize(model) * wm) / max(w + wm, 1e-9)).astype(np.float32)
+        rows = (Row(**spill.get(int(i))) for i in live)
+        if cfg.kind == "ifd":
+            scorer = IfdScorer.load(self.scorer_model, cfg.device, cfg.batch_size, cfg.max_tokens)
+            ifd = scorer.score_rows(rows, len(live), self.progress)
+            model = rank_normalize(-ifd if cfg.prefer == "aligned" else ifd)
+        else:
+            model = rank_normalize(ModelScorer(cfg, self.scorer_model).score_rows(rows, len(live), self.progress))
+        self._report["scorer"] = {"kind": cfg.kind, "model": cfg.model}
+        w, wm = sum(self.config.weights.model_dump().values()), cfg.weight
+        return ((scores * w + model * wm) / max(w + wm, 1e-9)).astype(np.float32), ifd
 
     def labels(self, live: np.ndarray, clusters: np.ndarray, k: int, spill: Spill) -> list[str]:
         """Top terms of a seeded sample of each cluster's prompts."""
@@ -122,15 +154,33 @@ class Select(CorpusStep):
             texts.append([prompt_text(Row(**spill.get(int(i)))) for i in pick])
         return cluster.labels(texts)
 
-    def select(self, alive: np.ndarray, spill: Spill) -> list[tuple[int, str]]:
+    def select(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
         live = np.flatnonzero(alive)
         if not len(live):
             self._report = {"rows_before": 0, "rows_after": 0}
             return []
+        scores, ifd = self.row_scores(live, spill)
+        drops: list[Drop] = []
+        if self.config.scorer is not None and self.config.scorer.kind == "ifd":
+            limit = self.config.scorer.max_ifd
+            misaligned = ifd >= limit  # NaN (no answer token to score) is not
+            drops = [
+                (int(i), "select_misaligned", f"IFD {x:.3f} >= max_ifd {limit}")
+                if self.explain
+                else (int(i), "select_misaligned")
+                for i, x in zip(live[misaligned], ifd[misaligned], strict=True)
+            ]
+            self._report["ifd"] = ifd_summary(ifd, misaligned)
+            live, scores, alive = live[~misaligned], scores[~misaligned], alive.copy()
+            alive[[d[0] for d in drops]] = False
+            if not len(live):
+                self._report |= {"rows_before": 0, "rows_after": 0}
+                return drops
+        source = np.frombuffer(spill.sources, dtype=np.uint16)[live].astype(np.int64)
+        ranking = within(source, scores) if self.config.score_scope == "source" else scores  # what orders the fill
         k = self.config.clusters or cluster.default_clusters(len(live))
         clusters = cluster.assign(self.embedder(alive, spill), live, k, self.config.fit_rows, self.seed)
         k = int(clusters.max()) + 1
-        scores = self.row_scores(live, spill)
         tokens = np.frombuffer(self.lengths, dtype=np.int32)[live].astype(np.int64)
         budget = self.config.budget
         keep = np.ones(len(live), dtype=bool)
@@ -140,13 +190,33 @@ class Select(CorpusStep):
             limit = budget.rows or budget.tokens
             assert limit is not None
             quota = cluster.quotas(np.bincount(clusters, weights=size, minlength=k), limit, self.config.alpha)
-            order = cluster.fill_order(clusters, scores, size, quota)
+            order = cluster.fill_order(clusters, ranking, size, quota)
+            order = self.floors_first(order, source)
             taken = np.searchsorted(np.cumsum(size[order]), limit, side="right")
             keep[:] = False
             keep[order[:taken]] = True
         self.assignment = (live, clusters, np.frombuffer(self.teacher, dtype=np.float32)[live])  # for tests, bench
         self._report |= self.describe(live, clusters, k, scores, tokens, keep, quota, spill)
-        return [(int(i), "select_budget") for i in live[~keep]]
+        return drops + [(int(i), "select_budget") for i in live[~keep]]
+
+    def floors(self, source: np.ndarray) -> np.ndarray:
+        """Rows each source is owed by `floors` (ceil of its share of the source's rows here), by source index."""
+        n = np.bincount(source, minlength=len(self.sources))
+        shares = np.array([self.config.floors.get(name, 0.0) for name in self.sources])
+        return np.ceil(shares * n - 1e-9).astype(np.int64)
+
+    def floors_first(self, order: np.ndarray, source: np.ndarray) -> np.ndarray:
+        """`order` with each floored source's first rows in it (as many as its floor) moved ahead of the rest,
+        both parts keeping their order: the budget takes the floors first, then fills as before."""
+        if not self.config.floors:
+            return order
+        s = source[order]
+        by_source = np.argsort(s, kind="stable")
+        counts = np.bincount(s, minlength=len(self.sources))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[by_source] = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+        owed = rank < self.floors(source)[s]
+        return np.concatenate([order[owed], order[~owed]])
 
     def describe(
         self,
@@ -191,6 +261,12 @@ class Select(CorpusStep):
             "gpt4_share_before": round(float((teacher == 1).mean()), 4),
             "gpt4_share_after": round(float((teacher[keep] == 1).mean()) if keep.any() else 0.0, 4),
             "weights": cfg.weights.model_dump(),
+            "score_scope": cfg.score_scope,
+            "floors": {
+                n: {"share": cfg.floors[n], "rows": int(f), "kept": src_ra[i]}
+                for i, (n, f) in enumerate(zip(self.sources, self.floors(source), strict=True))
+                if n in cfg.floors
+            },
             "scores_before": summary(scores),
             "scores_after": summary(scores[keep]),
             "per_source": {
