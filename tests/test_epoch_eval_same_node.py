@@ -78,3 +78,28 @@ def test_a_wait_that_cannot_run_is_refused_in_the_block(key, value):
 
     with pytest.raises(ValidationError, match="finite number"):  # time.sleep(inf) failed at the first wait
         EpochEvalConfig.model_validate({"mode": "queue", key: value})
+
+
+def test_scores_reach_a_trackio_run_at_their_epochs_steps(tmp_path):
+    """trackio (Axolotl's use_trackio): the run training recorded is resumed by name and gets each epoch's
+    scores at its global step; read back from trackio's own local store."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import json, sys
+from evals.trackers import Trackers, TrackioRun, log_scores
+for epoch, value in ((1, 0.25), (2, 0.5)):
+    report = {"epoch": epoch, "global_step": 6 * epoch,
+              "tasks": {"hellaswag": {"status": "ok", "metric": "acc_norm", "value": value}}}
+    assert log_scores(Trackers(trackio=TrackioRun(project="smoke", name="run-a")), report, "test") == ["trackio"]
+from trackio.sqlite_storage import SQLiteStorage
+print(json.dumps([(row["step"], row["epoch_eval/hellaswag/acc_norm"]) for row in SQLiteStorage.get_logs("smoke", "run-a")]))
+"""
+    env = {**os.environ, "TRACKIO_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (logged,) = [line for line in done.stdout.splitlines() if line.startswith("[")]  # trackio prints its own lines
+    assert json.loads(logged) == [[6, 0.25], [12, 0.5]]
