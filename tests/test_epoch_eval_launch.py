@@ -30,16 +30,36 @@ TASKS = [
     {"name": "mmlu_local_anatomy", "num_fewshot": 5, "metric": "acc", "limit": 4},
     {"name": "hellaswag_local", "num_fewshot": 10, "metric": "acc_norm", "limit": 8},
 ]
-STEPS_PER_EPOCH = 6  # 2 ranks x micro batch 8: the shipped recipe's 16 sequences per step
+ROWS = 100  # 95 train after the recipe's 5% validation split
+STEPS_PER_EPOCH = 6  # ceil(95 / 16): 2 ranks x micro batch 8, the shipped recipe's 16 sequences per step
 KILL = "EPOCH_EVAL_TEST_KILL"
 
 
-def recipe(workdir: Path, tiny_llama: Path, merged_jsonl: Path, shared_data: Path, **eval_changes) -> Path:
+@pytest.fixture(scope="module")
+def launch_rows(tmp_path_factory: pytest.TempPathFactory, merged_jsonl: Path, tiny_llama: Path) -> Path:
+    """The demo mixture's first ROWS conversations that fit the recipe's sequence_len with room for the chat
+    template, so the kill points (optimizer steps) stay where they are when the demo mixture changes size."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    limit = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())["sequence_len"] - 32
+    rows = []
+    for line in merged_jsonl.read_text().splitlines():
+        turns = json.loads(line)["conversations"]
+        if sum(len(tokenizer(t["value"]).input_ids) + 8 for t in turns) <= limit:
+            rows.append(line)
+    assert len(rows) >= ROWS, f"the demo mixture has {len(rows)} rows within {limit} tokens; the launches need {ROWS}"
+    path = tmp_path_factory.mktemp("launch") / "rows.jsonl"
+    path.write_text("\n".join(rows[:ROWS]) + "\n")
+    return path
+
+
+def recipe(workdir: Path, tiny_llama: Path, launch_rows: Path, shared_data: Path, **eval_changes) -> Path:
     """The smoke recipe for a 2-rank launch, resumable, with tensorboard and offline W&B on."""
     return smoke_recipe(
         workdir,
         tiny_llama,
-        merged_jsonl,
+        launch_rows,
         plugins=["support.cpu_ranks.CpuRanksPlugin", "support.faults.FaultsPlugin", *SMOKE["plugins"]],
         micro_batch_size=8,
         auto_resume_from_checkpoints=True,
@@ -112,10 +132,10 @@ def check_complete(out: Path, before: dict[int, bytes], wandb_root: Path, run_id
     assert in_tb == [0, STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH]
 
 
-def test_same_node_in_memory_loses_no_epoch_to_kills(tmp_path, tiny_llama, merged_jsonl, shared_data):
+def test_same_node_in_memory_loses_no_epoch_to_kills(tmp_path, tiny_llama, launch_rows, shared_data):
     """The shipped smoke mode (same_node, the in-memory model) under 2 ranks: killed during epoch 2's training,
     then during epoch 2's eval, then resumed to the end."""
-    config = recipe(tmp_path, tiny_llama, merged_jsonl, shared_data)
+    config = recipe(tmp_path, tiny_llama, launch_rows, shared_data)
     out, run_id = tmp_path / "out", yaml.safe_load(config.read_text())["wandb_run_id"]
 
     killed(launch(config, kill=f"train:{STEPS_PER_EPOCH + 2}"))
@@ -136,10 +156,10 @@ def test_same_node_in_memory_loses_no_epoch_to_kills(tmp_path, tiny_llama, merge
     assert reports(out)[2]["scheduler"] == {"name": "same_node", "job_id": "in memory"}
 
 
-def test_same_node_checkpoint_child_loses_no_epoch_to_kills(tmp_path, tiny_llama, merged_jsonl, shared_data):
+def test_same_node_checkpoint_child_loses_no_epoch_to_kills(tmp_path, tiny_llama, launch_rows, shared_data):
     """same_node scoring the saved checkpoint in a child process, under 2 ranks: killed between epoch 1's save
     and its eval, then during the child's eval of epoch 2, then resumed to the end."""
-    config = recipe(tmp_path, tiny_llama, merged_jsonl, shared_data, score_from="checkpoint")
+    config = recipe(tmp_path, tiny_llama, launch_rows, shared_data, score_from="checkpoint")
     out, run_id = tmp_path / "out", yaml.safe_load(config.read_text())["wandb_run_id"]
 
     killed(launch(config, kill=f"saved:{STEPS_PER_EPOCH}"))
@@ -162,7 +182,7 @@ def test_same_node_checkpoint_child_loses_no_epoch_to_kills(tmp_path, tiny_llama
 
 
 def test_queue_without_a_watcher_says_so_and_max_wait_lets_training_go_on(
-    tmp_path, tiny_llama, merged_jsonl, shared_data
+    tmp_path, tiny_llama, launch_rows, shared_data
 ):
     """Queue mode, nobody running `evals watch`: at epoch 2's end training waits for room, says so naming the
     command, again every remind_s; after max_wait it withdraws epoch 1's unstarted eval (a failed report says it
@@ -171,7 +191,7 @@ def test_queue_without_a_watcher_says_so_and_max_wait_lets_training_go_on(
     config = recipe(
         tmp_path,
         tiny_llama,
-        merged_jsonl,
+        launch_rows,
         shared_data,
         mode="queue",
         eval_base_model=False,
@@ -202,13 +222,13 @@ def test_slurm_mode_under_two_ranks_scores_every_epoch_into_the_trackers(
     slurm,  # noqa: F811
     tmp_path,
     tiny_llama,
-    merged_jsonl,
+    launch_rows,
     shared_data,
 ):
     """Slurm mode under 2 ranks: one sbatch job per epoch (and the base model); rank 0 waits at the end for the
     last ones (wait_at_end) while rank 1 waits on a file; each job logs its scores into the training's W&B run
     and tensorboard directory."""
-    config = recipe(tmp_path, tiny_llama, merged_jsonl, shared_data, mode="slurm", poll_s=1, remind_s=5)
+    config = recipe(tmp_path, tiny_llama, launch_rows, shared_data, mode="slurm", poll_s=1, remind_s=5)
     out, run_id = tmp_path / "out", yaml.safe_load(config.read_text())["wandb_run_id"]
     run = launch(config)
     assert run.returncode == 0, run.log[-4000:]
@@ -226,11 +246,11 @@ def test_slurm_mode_under_two_ranks_scores_every_epoch_into_the_trackers(
     "accelerator: runs in the training image on a GPU machine",
 )
 def test_same_node_under_deepspeed_zero3_scores_the_gathered_checkpoint(
-    tmp_path, tiny_llama, merged_jsonl, shared_data
+    tmp_path, tiny_llama, launch_rows, shared_data
 ):
     """ZeRO-3 shards the weights over the ranks: score_from auto scores the checkpoint (its 16-bit weights are
     gathered at save) in a child process beside training."""
-    config = recipe(tmp_path, tiny_llama, merged_jsonl, shared_data)
+    config = recipe(tmp_path, tiny_llama, launch_rows, shared_data)
     cfg = yaml.safe_load(config.read_text())
     cfg.update(deepspeed=str(REPO / "recipes/deepspeed/zero3_bf16.json"), bf16=True, plugins=SMOKE["plugins"])
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -241,11 +261,11 @@ def test_same_node_under_deepspeed_zero3_scores_the_gathered_checkpoint(
     assert all(r["scheduler"] is None for e, r in got.items() if e > 0)  # the checkpoint, in a child process
 
 
-def test_queue_max_wait_fail_stops_training_with_the_command_to_run(tmp_path, tiny_llama, merged_jsonl, shared_data):
+def test_queue_max_wait_fail_stops_training_with_the_command_to_run(tmp_path, tiny_llama, launch_rows, shared_data):
     config = smoke_recipe(
         tmp_path,
         tiny_llama,
-        merged_jsonl,
+        launch_rows,
         epoch_eval={
             **SMOKE["epoch_eval"],
             "task_data_dir": str(shared_data),
