@@ -245,9 +245,7 @@ def test_slurm_mode_under_two_ranks_scores_every_epoch_into_the_trackers(
     reason="DeepSpeed is a GPU-container extra, not in the CPU setup (constraints-cpu.txt), and its ZeRO-3 needs an "
     "accelerator: runs in the training image on a GPU machine",
 )
-def test_same_node_under_deepspeed_zero3_scores_the_gathered_checkpoint(
-    tmp_path, tiny_llama, launch_rows, shared_data
-):
+def test_same_node_under_deepspeed_zero3_scores_the_gathered_checkpoint(tmp_path, tiny_llama, launch_rows, shared_data):
     """ZeRO-3 shards the weights over the ranks: score_from auto scores the checkpoint (its 16-bit weights are
     gathered at save) in a child process beside training."""
     config = recipe(tmp_path, tiny_llama, launch_rows, shared_data)
