@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from row_steps_bench import demo_rows  # noqa: E402
 
-from prep.filters.language import LID176, Language, LanguageConfig  # noqa: E402
+from prep.filters.language import Language, LanguageConfig, lid176_path  # noqa: E402
 from prep.text import prompt_text, response_text  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def old_predictor(rev: str) -> Any:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.FastTextLID(Path(str(LID176)))
+    return module.FastTextLID(lid176_path())
 
 
 def cpu_per_text(predict: Callable[[str], object], texts: list[str], repeat: int) -> float:

@@ -30,14 +30,14 @@ ROW_GROUP = 100_000  # rows per parquet row group, written one at a time
 sys.path.insert(0, str(REPO))
 
 from prep.adapters import ADAPTERS  # noqa: E402
-from prep.config import SourceConfig  # noqa: E402
-from prep.curation import Context  # noqa: E402
 from prep.dedup.near import NearDedup, NearDedupConfig  # noqa: E402
 from prep.pipeline import BATCH  # noqa: E402
 from prep.rows import RawRecord, Row  # noqa: E402
 from prep.select.config import SelectConfig  # noqa: E402
 from prep.select.step import Select  # noqa: E402
+from prep.source import SourceConfig  # noqa: E402
 from prep.spill import Spill  # noqa: E402
+from prep.step import Context  # noqa: E402
 from prep.text import words  # noqa: E402
 
 

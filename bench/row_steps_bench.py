@@ -28,10 +28,10 @@ from conftest import with_shared_paths  # noqa: E402
 
 from prep.adapters import ADAPTERS  # noqa: E402
 from prep.config import MixtureConfig  # noqa: E402
+from prep.curation import curation_steps  # noqa: E402
 from prep.filters.language import Language, LanguageConfig  # noqa: E402
 from prep.readers import open_source, resolve_source  # noqa: E402
 from prep.rows import Row  # noqa: E402
-from prep.steps import curation_steps  # noqa: E402
 from prep.text import prompt_text, response_text  # noqa: E402
 
 SHARED = REPO.parent / "shared/data"

@@ -1,62 +1,19 @@
-"""The mixture YAML: which sources to read and how. Unknown keys are errors, so a typo cannot be ignored."""
+"""The mixture YAML: which sources to read and how, and the curation steps. Unknown keys are errors, so a typo
+cannot be ignored. The registries it checks names against (formats, steps) are imported here, at the top:
+none of what they register imports this module."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from prep.errors import PrepError, validation_message
+from prep.adapters import ADAPTERS
+from prep.errors import PrepError, registered, validation_message
+from prep.mixture import MixConfig
+from prep.source import SourceConfig
+from prep.steps import check_steps, section_config
 from prep.yamlio import load_yaml
-
-__all__ = ["MixtureConfig", "PrepError", "load_config", "registered"]
-
-
-def registered(name: str, registry: Mapping[str, object], kind: str) -> str:
-    """`name` if `registry` has it, else a ValueError listing the known names."""
-    if name not in registry:
-        raise ValueError(f"unknown {kind} {name!r}; known: {list(registry)}")
-    return name
-
-
-RESERVED_NAMES = {"unit"}  # keys beside the sources' in manifest sections keyed by source
-
-
-class SourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="becomes each row's `source` and id prefix")
-    format: str = Field(description="the adapter that shapes its records into rows (prep/adapters)")
-    path: str = Field(description="hub dataset id, or a local file, glob or directory")
-    data_files: str | list[str] | None = None
-    split: str = "train"
-    subset: str | None = Field(None, description="hub config name")
-    revision: str | None = None
-    teacher: str | None = Field(None, description="completion model; inferred from file names when unset")
-    licence: str | None = Field(None, description="the dataset card's licence id (mit, apache-2.0, cc-by-nc-4.0, ...)")
-    shares_files: bool = Field(
-        False,
-        description="read files an earlier source also reads, on purpose (to upsample them, say); without it a "
-        "file named by two sources is an error, since each would add every row again",
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _not_reserved(cls, name: str) -> str:
-        if name in RESERVED_NAMES:
-            raise ValueError(
-                f"{name!r} is reserved (the manifest's `lengths` has a key of that name); rename the source"
-            )
-        return name
-
-    @field_validator("format")
-    @classmethod
-    def _known_format(cls, format: str) -> str:
-        from prep.adapters import ADAPTERS
-
-        return registered(format, ADAPTERS, "format")
-
 
 DEFAULT_STEPS = ["quality", "language", "exact_dedup", "near_dedup", "mixture"]
 
@@ -85,14 +42,10 @@ class CurationConfig(BaseModel):
     @field_validator("steps")
     @classmethod
     def _order(cls, steps: list[str]) -> list[str]:
-        from prep.steps import check_steps
-
         return check_steps(steps)
 
     @model_validator(mode="after")
     def _sections(self) -> CurationConfig:
-        from prep.steps import section_config
-
         given = self.__pydantic_extra__ or {}
         sections = {name: section_config(name, given.get(name, {})) for name in self.steps}
         sections |= {name: section_config(name, given[name]) for name in given if name not in sections}
@@ -101,8 +54,6 @@ class CurationConfig(BaseModel):
 
     def section(self, step: str) -> BaseModel:
         """The config of `step`: its section, or its defaults."""
-        from prep.steps import section_config
-
         extra = self.__pydantic_extra__ or {}
         return extra[step] if step in extra else section_config(step, {})
 
@@ -118,6 +69,16 @@ class MixtureConfig(BaseModel):
 
     @field_validator("sources")
     @classmethod
+    def _known_formats(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        for i, source in enumerate(sources):
+            try:
+                registered(source.format, ADAPTERS, "format")
+            except ValueError as e:
+                raise ValueError(f"sources[{i}].format: {e}") from None
+        return sources
+
+    @field_validator("sources")
+    @classmethod
     def _unique_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
         names = [s.name for s in sources]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -129,8 +90,6 @@ class MixtureConfig(BaseModel):
     def _mixture_names_sources(self) -> MixtureConfig:
         if "mixture" not in self.curation.steps and "mixture" not in (self.curation.model_extra or {}):
             return self
-        from prep.mixture import MixConfig
-
         names = {s.name for s in self.sources}
         mix = self.curation.section("mixture")
         assert isinstance(mix, MixConfig)

@@ -1,6 +1,10 @@
-"""The one exception type for what a user can fix, and how a pydantic error becomes one line of it."""
+"""The one exception type for what a user can fix, how a pydantic error becomes one line of it, and the error
+for a name that no registry (formats, steps, benchmarks) knows. It imports nothing of prep, so every module can
+raise them."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from pydantic import ValidationError
 
@@ -26,3 +30,10 @@ def validation_message(e: ValidationError, prefix: str = "") -> str:
         else:
             parts.append(f"{loc}: {msg} (got {shown[:80]})")
     return "; ".join(parts)
+
+
+def registered(name: str, registry: Mapping[str, object], kind: str) -> str:
+    """`name` if `registry` has it, else a ValueError (for a pydantic validator) listing the known names."""
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; known: {list(registry)}")
+    return name

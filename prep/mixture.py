@@ -10,10 +10,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from prep.config import PrepError
-from prep.curation import CONTEXT, Context, CorpusStep
+from prep.errors import PrepError
 from prep.rows import Row
 from prep.spill import Spill
+from prep.step import CONTEXT, Context, CorpusStep
 
 MAX_LISTED_STRATA = 1000  # the manifest lists the largest strata of a pool; `strata` counts them all
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prep.config import PrepError
+from prep.errors import PrepError
 
 
 def model_path(model: str, key: str) -> str:

@@ -18,8 +18,10 @@ from tqdm import tqdm
 
 from prep.adapters import ADAPTERS
 from prep.card import PLOTS, card_files, card_path, plot_path
-from prep.config import MixtureConfig, PrepError
+from prep.config import MixtureConfig
+from prep.curation import Curation, curation_steps
 from prep.cuts import FILTER_STAGE, source_cuts
+from prep.errors import PrepError
 from prep.ids import UniqueIds
 from prep.io import HashingWriter, Outputs
 from prep.ledger import Ledger
@@ -31,7 +33,7 @@ from prep.readers import open_source, refuse_shared_files, resolve_source
 from prep.rows import MalformedRow, Row
 from prep.screen import Screen, Screened, Screening, default_workers
 from prep.spill import Spill
-from prep.steps import DEDUPS, Curation, curation_steps
+from prep.steps import DEDUPS
 from prep.tokens import manifest_tokens
 from prep.workdir import WorkDir, sweep_stale
 

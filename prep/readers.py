@@ -19,13 +19,12 @@ from typing import Any, BinaryIO, cast
 
 import ijson
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 from ijson.common import ObjectBuilder
 
-from prep.config import PrepError, SourceConfig
+from prep.errors import PrepError
 from prep.paths import Hub, Local, file_kind, hub_offline, resolve_path, skip_kind
 from prep.rows import RawRecord
+from prep.source import SourceConfig
 
 FORMATS = (".parquet", ".jsonl", ".json")
 PARQUET_BATCH = 8192
@@ -51,6 +50,8 @@ def open_binary(path: Path) -> BinaryIO:
 
 
 def read_parquet(path: Path) -> Iterator[RawRecord]:
+    import pyarrow.parquet as pq  # loaded by the first parquet file, not to check a config
+
     row = 0
     for batch in pq.ParquetFile(path, **PARQUET_READ).iter_batches(batch_size=PARQUET_BATCH):
         for data in batch.to_pylist():
@@ -212,7 +213,13 @@ READERS: dict[str, Callable[[Path], Iterator[RawRecord]]] = {
     ".jsonl": read_json,
     ".json": read_json,
 }
-FILE_ERRORS = (OSError, EOFError, lzma.LZMAError, pa.ArrowException)
+
+
+def file_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged or truncated file raises (pyarrow's errors included, once it is loaded)."""
+    import pyarrow as pa
+
+    return (OSError, EOFError, lzma.LZMAError, pa.ArrowException)
 
 
 def read_file(path: Path) -> Iterator[RawRecord]:
@@ -222,7 +229,7 @@ def read_file(path: Path) -> Iterator[RawRecord]:
         for record in READERS[file_kind(path)[0]](path):
             row = record.row
             yield record
-    except FILE_ERRORS as e:
+    except file_errors() as e:
         what = f"{type(e).__name__}: {e}" if not isinstance(e, OSError) or not e.strerror else e.strerror
         where = f"after row {row}" if row else "at the start"
         raise PrepError(f"{path}: cannot read {where} ({' '.join(what.split())}); fix, re-download or remove it") from e
@@ -312,11 +319,13 @@ def count_rows(files: list[Path]) -> int | None:
     """Row total for the progress bar when it is free to know (parquet metadata)."""
     if not all(file_kind(f)[0] == ".parquet" for f in files):
         return None
+    import pyarrow.parquet as pq
+
     total = 0
     for f in files:
         try:
             total += pq.ParquetFile(f).metadata.num_rows
-        except FILE_ERRORS as e:
+        except file_errors() as e:
             raise PrepError(f"{f}: not a readable parquet file ({' '.join(str(e).split())}); re-download it") from e
     return total
 

@@ -18,11 +18,11 @@ from typing import Any, Protocol
 
 import orjson
 
-from prep.curation import RowFilter, Verdict
 from prep.errors import PrepError
 from prep.lengths import LengthStats
 from prep.rows import Row
 from prep.signals import worker_signals
+from prep.step import RowFilter, Verdict
 
 
 class Featurizer(Protocol):

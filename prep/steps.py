@@ -1,17 +1,17 @@
 """The curation steps, by the name `curation.steps` and the config sections use.
 
-A new step is a module with its class (a `RowFilter` or a `CorpusStep` from prep/curation.py, with its
-`name` and its pydantic `Config` beside it) plus one line in ROW_FILTERS or CORPUS_STEPS below. Row filters
-run first, in the listed order, on every row; corpus steps then run in the listed order on what is left."""
+A new step is a module with its class (a `RowFilter` or a `CorpusStep` from prep/step.py, with its `name` and
+its pydantic `Config` beside it) plus one line in ROW_FILTERS or CORPUS_STEPS below. Row filters run first, in
+the listed order, on every row; corpus steps then run in the listed order on what is left. A step module
+imports its libraries where it uses them, so that checking a config (which imports every step for its
+`Config`) loads none of them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from prep.curation import Context, CorpusStep, RowFilter, Step
 from prep.decontam.filter import Decontam
 from prep.dedup.exact import ExactDedup
 from prep.dedup.near import NearDedup
@@ -22,12 +22,9 @@ from prep.filters.empty_turn import EmptyTurn
 from prep.filters.language import Language
 from prep.filters.length import Length
 from prep.filters.truncated import Truncated
-from prep.lengths import LengthStats, TokenCounter
 from prep.mixture import Mixture
 from prep.select.step import Select
-
-if TYPE_CHECKING:
-    from prep.config import MixtureConfig
+from prep.step import CorpusStep, RowFilter, Step
 
 ROW_FILTERS: dict[str, type[RowFilter]] = {
     "empty_turn": EmptyTurn,
@@ -86,34 +83,3 @@ def section_config(name: str, section: Any) -> BaseModel:
         return STEPS[name].Config.model_validate({} if section is None else section)
     except ValidationError as e:
         raise ValueError(validation_message(e, prefix=f"curation.{name}.")) from e
-
-
-@dataclass
-class Curation:
-    lengths: LengthStats
-    filters: list[RowFilter] = field(default_factory=list)
-    corpus_steps: list[CorpusStep] = field(default_factory=list)
-
-    def all(self) -> list[Step]:
-        return [*self.filters, *self.corpus_steps]
-
-
-def curation_steps(config: MixtureConfig, progress: bool = True, explain: bool = False) -> Curation:
-    """The configured steps, built in order: a step that cannot run fails here, before any data is read.
-    `explain`: the build writes --dropped, so steps that can say per drop why do."""
-    cur = config.curation
-    counter = TokenCounter(cur.tokenizer)
-    context = Context(
-        seed=config.seed,
-        sources=tuple(s.name for s in config.sources),
-        progress=progress,
-        counter=counter,
-        explain=explain,
-    )
-    steps = Curation(lengths=LengthStats(counter))
-    for name in cur.steps:
-        if name in ROW_FILTERS:
-            steps.filters.append(ROW_FILTERS[name](cur.section(name), context))
-        else:
-            steps.corpus_steps.append(CORPUS_STEPS[name](cur.section(name), context))
-    return steps

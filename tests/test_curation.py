@@ -14,9 +14,10 @@ from click.testing import CliRunner
 from conftest import REPO, with_shared_paths
 
 from prep.cli import main
-from prep.config import MixtureConfig, PrepError
+from prep.config import MixtureConfig
 from prep.decontam.filter import Decontam, DecontamConfig
 from prep.decontam.references import read_hellaswag_txt
+from prep.errors import PrepError
 from prep.filters.boilerplate import AiIdentity, Refusal
 from prep.filters.language import Language, LanguageConfig
 from prep.filters.truncated import Truncated, TruncatedConfig

@@ -14,8 +14,9 @@ import orjson
 import pytest
 from test_curation import run
 
-from prep.config import MixtureConfig, PrepError
-from prep.filters.language import LID176, Language, LanguageConfig
+from prep.config import MixtureConfig
+from prep.errors import PrepError
+from prep.filters.language import Language, LanguageConfig, lid176_path
 from prep.pipeline import build
 from prep.text import words
 
@@ -167,7 +168,7 @@ def test_language_backend_glotlid_without_its_model_fails_before_reading(tmp_pat
     # a local file or directory is found by prep.paths' rule (here lid.176 under GlotLID's file name: it loads,
     # and its labels are not GlotLID's); the default is the hub's cis-lmu/glotlid, offline in tests
     (tmp_path / "glotlid").mkdir()
-    shutil.copy(LID176, tmp_path / "glotlid" / "model.bin")
+    shutil.copy(lid176_path(), tmp_path / "glotlid" / "model.bin")
     for model in (str(missing), str(tmp_path / "glotlid"), None):
         glotlid = {"backend": "glotlid", **({"model": model} if model else {})}
         with pytest.raises(PrepError) as e:

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from conftest import REPO, with_shared_paths
 
 from prep.cli import main
-from prep.config import MixtureConfig, PrepError
+from prep.config import MixtureConfig
+from prep.errors import PrepError
 from prep.pipeline import build, manifest_path
 
 NO_CURATION = {"steps": []}  # these tests check the adapters exactly; tests/test_curation*.py check curation

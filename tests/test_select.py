@@ -13,12 +13,13 @@ import orjson
 import pytest
 
 from prep import pipeline
-from prep.config import MixtureConfig, PrepError
+from prep.config import MixtureConfig
+from prep.curation import curation_steps
+from prep.errors import PrepError
 from prep.lengths import TokenCounter
 from prep.rows import Row
 from prep.select import cluster
 from prep.select.step import Select
-from prep.steps import curation_steps
 
 
 def mmlu_rows(shared: Path, subjects: list[str], template: str) -> list[dict]:

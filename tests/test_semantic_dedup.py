@@ -15,8 +15,9 @@ import pytest
 from conftest import REPO
 
 from prep import pipeline
-from prep.config import MixtureConfig, PrepError
+from prep.config import MixtureConfig
 from prep.dedup import semantic
+from prep.errors import PrepError
 
 pytest.importorskip("sentence_transformers")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prep.adapters import alpaca, capybara, evol_instruct, metamath, openorca, platypus, sharegpt
-from prep.config import SourceConfig
 from prep.rows import RawRecord, Row
+from prep.source import SourceConfig
 
 Adapter = Callable[[RawRecord, SourceConfig, int], Row]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from prep.adapters.sharegpt import original_id
-from prep.config import SourceConfig
 from prep.rows import RawRecord, Row, require_str
+from prep.source import SourceConfig
 
 
 def prompt_and_answer(data: dict[str, Any]) -> tuple[str, str]:

@@ -4,8 +4,8 @@ seed's origin in `source`."""
 from __future__ import annotations
 
 from prep.adapters.sharegpt import source_row
-from prep.config import SourceConfig
 from prep.rows import MalformedRow, RawRecord, Row, check_conversation, require_str
+from prep.source import SourceConfig
 
 
 def adapt(record: RawRecord, source: SourceConfig, index: int) -> Row:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from prep.adapters.sharegpt import original_id, parse_turns
-from prep.config import SourceConfig
 from prep.rows import RawRecord, Row
+from prep.source import SourceConfig
 
 # No system turns and no aliases: anything else means the file is not the WizardLM layout.
 ROLES = {"human": "human", "gpt": "gpt"}

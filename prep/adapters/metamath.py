@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from prep.adapters.alpaca import conversation
 from prep.adapters.sharegpt import source_row
-from prep.config import SourceConfig
 from prep.rows import RawRecord, Row, require_str
+from prep.source import SourceConfig
 
 
 def adapt(record: RawRecord, source: SourceConfig, index: int) -> Row:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from prep.config import SourceConfig
 from prep.rows import RawRecord, Row, require_str
+from prep.source import SourceConfig
 
 SUBSOURCES = ("flan", "niv", "t0", "cot")
 _GPT4 = re.compile(r"gpt-?4", re.IGNORECASE)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from prep.adapters.alpaca import conversation, prompt_and_answer
-from prep.config import SourceConfig
 from prep.rows import RawRecord, Row, require_str
+from prep.source import SourceConfig
 
 
 def adapt(record: RawRecord, source: SourceConfig, index: int) -> Row:

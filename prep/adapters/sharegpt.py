@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prep.config import SourceConfig
 from prep.rows import MalformedRow, RawRecord, Row, check_conversation
+from prep.source import SourceConfig
 
 ROLE_ALIASES = {
     "system": "system",

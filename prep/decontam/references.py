@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prep import readers
 from prep.benchmarks import BENCHMARKS, hellaswag
-from prep.config import PrepError, registered
+from prep.errors import PrepError, registered
 from prep.paths import Hub, Local, file_kind, hub_offline, resolve_path
 from prep.readers import file_audit, open_binary
 
@@ -86,7 +86,7 @@ def read_file(path: Path) -> Iterator[dict[str, Any]]:
         raise PrepError(f"{path}: not UTF-8 after item {row} ({e.reason}); save it as UTF-8") from e
     except csv.Error as e:
         raise PrepError(f"{path}: not a CSV file after item {row} ({e})") from e
-    except readers.FILE_ERRORS as e:
+    except readers.file_errors() as e:
         raise PrepError(f"{path}: cannot read after item {row} ({' '.join(str(e).split())}); re-download it") from e
 
 

@@ -7,11 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from prep.curation import CONTEXT, Context, CorpusStep
 from prep.dedup.keep import KeepRank, drop_all_but_best
-from prep.hashing import prompt_words, sequence_hash
 from prep.rows import Row
 from prep.spill import Spill
+from prep.step import CONTEXT, Context, CorpusStep
 
 
 class ExactDedup(CorpusStep):
@@ -23,6 +22,8 @@ class ExactDedup(CorpusStep):
         self.dropped = 0
 
     def featurize(self, rows: list[Row]) -> list[int]:
+        from prep.hashing import prompt_words, sequence_hash
+
         return [sequence_hash(prompt_words(row)[0]) for row in rows]
 
     def observe(self, rows: list[Row], keys: list[int]) -> None:

@@ -32,6 +32,16 @@ class KeepRank:
         return rows[np.lexsort((rows, -length, -teacher, groups))]
 
 
+def components(edges: np.ndarray, n: int) -> np.ndarray:
+    """The duplicate group of each of `n` rows, given the pairs found alike (edges x 2): rows linked by a chain of
+    pairs share a group, even where their own pair fell short of the threshold."""
+    from scipy.sparse import coo_matrix  # loaded by the dedup that runs, not to check a config
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
 def keep_best(groups: np.ndarray, rank: KeepRank, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Among the alive rows of each group (`groups` holds a group id per row) the best stays: (the other rows,
     and for each of them the row its group keeps)."""

@@ -19,17 +19,13 @@ os.environ["RAYON_NUM_THREADS"] = "1"
 
 import numpy as np
 import rensa
-from datasketch.lsh import _optimal_param
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from tqdm import tqdm
 
-from prep.curation import CONTEXT, Context, CorpusStep, Drop
-from prep.dedup.keep import KeepRank, duplicate_details, keep_best
-from prep.hashing import ngram_hashes, prompt_words
+from prep.dedup.keep import KeepRank, components, duplicate_details, keep_best
 from prep.rows import Row
 from prep.spill import Spill
+from prep.step import CONTEXT, Context, CorpusStep, Drop
 from prep.text import prompt_text, words
 
 _EMPTY = np.zeros(1, dtype=np.uint64)  # the one shingle of an empty prompt
@@ -51,6 +47,8 @@ class Shingler:
 
     def __call__(self, row: Row) -> np.ndarray:
         """Stable 64-bit hashes of the prompt's shingles; a prompt shorter than one shingle is one shingle."""
+        from prep.hashing import ngram_hashes, prompt_words  # numba: loaded by a build, not to check a config
+
         if self.kind == "char":
             joined = " ".join(words(prompt_text(row)))
             chars = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -76,6 +74,8 @@ class NearDedup(CorpusStep):
         self.threshold = config.threshold
         self.num_perm = config.num_perm
         self.seed = context.seed
+        from datasketch.lsh import _optimal_param  # scipy and pandas: loaded by a build, not to check a config
+
         # false negatives weighted 9:1 over false positives: every candidate is verified exactly, so LSH only
         # has to miss little (14 bands of 9 at 0.8; the balanced 9 x 13 missed 15% of the planted pairs)
         self.bands, self.rows_per_band = _optimal_param(config.threshold, config.num_perm, 0.1, 0.9)
@@ -142,8 +142,7 @@ class NearDedup(CorpusStep):
                 similarities.append(similarity)
         n = len(alive)
         edges = np.array(verified, dtype=np.int64).reshape(-1, 2)
-        graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
-        _, groups = connected_components(graph, directed=False)
+        groups = components(edges, n)
         self.groups = groups  # kept for bench/prep_bench.py recall and precision
         dropped, kept = keep_best(groups, self.rank, alive)
         self.stats = {

@@ -14,16 +14,14 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from tqdm import tqdm
 
-from prep.config import PrepError
-from prep.curation import CONTEXT, Context, CorpusStep, Drop
-from prep.dedup.keep import KeepRank, duplicate_details, keep_best
+from prep.dedup.keep import KeepRank, components, duplicate_details, keep_best
+from prep.errors import PrepError
 from prep.models import model_path
 from prep.rows import Row
 from prep.spill import Spill
+from prep.step import CONTEXT, Context, CorpusStep, Drop
 from prep.text import prompt_text
 
 ROW_TILE = 2048  # rows compared at a time ...
@@ -121,8 +119,7 @@ class SemanticDedup(CorpusStep):
         at, cosines = self.similar_pairs(embeddings)
         pairs = live[at]
         n = len(alive)
-        graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-        _, groups = connected_components(graph, directed=False)
+        groups = components(pairs, n)
         dropped, kept = keep_best(groups, self.rank, alive)
         self.stats |= {"rows_compared": len(live), "similar_pairs": len(pairs), "dropped": len(dropped)}
         if not self.explain or not len(dropped):

@@ -6,8 +6,8 @@ import re
 
 import ahocorasick
 
-from prep.curation import RowFilter, Verdict
 from prep.rows import Row
+from prep.step import RowFilter, Verdict
 from prep.text import response_text
 
 # Word boundaries everywhere, so "napalm" or "palm tree" never match a model name.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from prep.curation import RowFilter, Verdict
 from prep.rows import Row
+from prep.step import RowFilter, Verdict
 
 
 class EmptyTurn(RowFilter):

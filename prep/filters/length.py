@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prep.curation import CONTEXT, Context, RowFilter, Verdict
 from prep.lengths import TokenCounter
 from prep.rows import Row
+from prep.step import CONTEXT, Context, RowFilter, Verdict
 
 
 class LengthConfig(BaseModel):

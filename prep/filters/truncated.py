@@ -6,8 +6,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prep.curation import CONTEXT, Context, RowFilter, Verdict
 from prep.rows import Row
+from prep.step import CONTEXT, Context, RowFilter, Verdict
 
 _SENTENCE_END = (*".!?\"')]}>`*_|”’…:;", "```")  # noqa: RUF001 (closing quotes are meant)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d+[.)]|[a-zA-Z][.)])\s")

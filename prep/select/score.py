@@ -23,10 +23,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 from tqdm import tqdm
 
-from prep.config import PrepError
+from prep.errors import PrepError
 from prep.rows import Row
 from prep.select.config import ScorerConfig, ScoreWeights
 from prep.text import prompt_text, response_text
@@ -66,6 +65,8 @@ def heuristic_scores(rows: list[Row], weights: ScoreWeights) -> np.ndarray:
 def rank_normalize(x: np.ndarray) -> np.ndarray:
     """Ranks scaled to [0, 1] (ties share their lowest rank): a model's scale never outweighs the signals. A NaN
     (a row the model could not score) sits in the middle, 0.5."""
+    from scipy.stats import rankdata  # scipy.stats alone takes 0.4 s to load: not to check a config
+
     scored = ~np.isnan(x)
     out = np.full(len(x), 0.5, dtype=np.float32)
     n = int(scored.sum())

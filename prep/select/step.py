@@ -8,24 +8,27 @@ from __future__ import annotations
 import importlib.util
 from array import array
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from tqdm import tqdm
 
-from prep.config import PrepError
-from prep.curation import CONTEXT, Context, CorpusStep, Drop
+from prep.errors import PrepError
 from prep.lengths import TokenCounter
 from prep.models import model_path
 from prep.rows import Row
-from prep.select import cluster
 from prep.select.config import SelectConfig
-from prep.select.embed import Bags, Embedder, HashingEmbedder, SentenceEmbedder, prompt_bags
 from prep.select.ifd import IfdScorer
 from prep.select.score import TEACHER, ModelScorer, heuristic_scores, rank_normalize
 from prep.spill import Spill
+from prep.step import CONTEXT, Context, CorpusStep, Drop
 from prep.text import prompt_text
 from prep.tokens import DEFAULT_TEMPLATE, ChatTokens
+
+if TYPE_CHECKING:
+    from prep.select.embed import Embedder
+
+# cluster and embed (numba, scikit-learn, scipy) are imported where a build uses them, not to check a config
 
 LABEL_ROWS = 50  # prompts read back per cluster to name it
 HISTOGRAM_BINS = 20
@@ -73,6 +76,8 @@ class Select(CorpusStep):
         self.counter = context.counter or TokenCounter(None)
         self.progress = context.progress
         self.hashing = config.embed.backend == "hashing"
+        from prep.select.embed import Bags
+
         self.bags = Bags()
         self.scores = array("f")
         self.teacher = array("f")
@@ -100,6 +105,8 @@ class Select(CorpusStep):
     def featurize(self, rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(bag columns, bag counts, bag sizes, scores, lengths) of the batch."""
         if self.hashing:
+            from prep.select.embed import prompt_bags
+
             cols, counts, sizes = prompt_bags(rows, self.config.embed.terms)
         else:
             cols, counts, sizes = np.empty(0, np.uint32), np.empty(0, np.uint8), np.zeros(len(rows), np.uint8)
@@ -119,6 +126,8 @@ class Select(CorpusStep):
         self.teacher.extend(TEACHER.get(r.teacher or "", 0.5) for r in rows)
 
     def embedder(self, alive: np.ndarray, spill: Spill) -> Embedder:
+        from prep.select.embed import HashingEmbedder, SentenceEmbedder
+
         if self.hashing:
             return HashingEmbedder(self.bags, self.config.embed, alive, self.seed)
         assert self.embed_model is not None
@@ -146,6 +155,8 @@ class Select(CorpusStep):
 
     def labels(self, live: np.ndarray, clusters: np.ndarray, k: int, spill: Spill) -> list[str]:
         """Top terms of a seeded sample of each cluster's prompts."""
+        from prep.select import cluster
+
         rng = np.random.default_rng(self.seed)
         texts: list[list[str]] = []
         for c in tqdm(range(k), desc="select labels", unit="cluster", disable=not self.progress):
@@ -155,6 +166,8 @@ class Select(CorpusStep):
         return cluster.labels(texts)
 
     def select(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
+        from prep.select import cluster
+
         live = np.flatnonzero(alive)
         if not len(live):
             self._report = {"rows_before": 0, "rows_after": 0}
@@ -230,6 +243,8 @@ class Select(CorpusStep):
         spill: Spill,
     ) -> dict[str, Any]:
         """The manifest's `steps.select`: what the card shows."""
+        from prep.select import cluster
+
         source = np.frombuffer(spill.sources, dtype=np.uint16)[live]
         teacher = np.frombuffer(self.teacher, dtype=np.float32)[live]
         names = self.labels(live, clusters, k, spill)
