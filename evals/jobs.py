@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import cast
 
 from evals import report
+from evals.environment import child_environment
 from evals.runner import failure, score
 from evals.spec import EvalJob
 from evals.trackers import log_scores
@@ -33,26 +34,10 @@ LOG = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PARENT_ENV = "EVALS_PARENT_PID"
 JOBS_DIR = "eval_jobs"
-# what torchrun, accelerate, DeepSpeed's launcher and MPI put in a rank's environment: an eval child that saw
-# them would take itself for a rank of the training job (lm-eval's Accelerator joins its process group)
-LAUNCH_VARIABLES = {
-    "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
-    "ROLE_NAME", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "CROSS_RANK", "CROSS_SIZE", "LOCAL_SIZE",
-}  # fmt: skip
-LAUNCH_PREFIXES = ("TORCHELASTIC_", "ACCELERATE_", "OMPI_COMM_WORLD_", "PMI_", "DEEPSPEED_")
-# the parent's W&B service: a child that finds it attaches to the parent's own open run instead of its own
-PARENT_SERVICES = {"WANDB_SERVICE"}
 
 
 def job_path(output_dir: str | Path, epoch: int) -> Path:
     return Path(output_dir) / JOBS_DIR / f"epoch_{epoch}.json"
-
-
-def child_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
-    """The environment for an eval child: this one without the launcher's distributed variables (and the
-    parent's W&B service)."""
-    drop = LAUNCH_VARIABLES | PARENT_SERVICES
-    return {k: v for k, v in environ.items() if k not in drop and not k.startswith(LAUNCH_PREFIXES)}
 
 
 def load_lm(job: EvalJob):

@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 
 from evals import report
+from evals.environment import child_environment
 from evals.errors import EvalsError
-from evals.jobs import JOBS_DIR, child_environment, failed_report
+from evals.jobs import JOBS_DIR, failed_report
 from evals.spec import EvalJob, SbatchRefusal, SlurmSettings, Submission
 from prep.io import atomic_output
 

@@ -27,6 +27,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from evals.environment import child_environment
+
 LOG = logging.getLogger(__name__)
 STEP = "train/global_step"  # the HF Trainer's W&B step metric
 
@@ -170,8 +172,6 @@ def log_in_child(trackers: Trackers, report_path: Path, label: str) -> None:
     runs stay open until training ends."""
     if not trackers:
         return
-    from evals.jobs import child_environment
-
     done = subprocess.run(
         [sys.executable, "-m", "evals.trackers", str(report_path), trackers.model_dump_json(), label],
         env=child_environment(os.environ),

@@ -285,7 +285,7 @@ def test_queue_max_wait_fail_stops_training_with_the_command_to_run(tmp_path, ti
 
 
 def test_an_eval_child_gets_none_of_the_launchers_variables():
-    from evals.jobs import child_environment
+    from evals.environment import child_environment
 
     launched = {
         "RANK": "1", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "8", "MASTER_ADDR": "10.0.0.1",
