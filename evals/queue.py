@@ -27,7 +27,7 @@ from evals.errors import EvalsError
 from evals.jobs import run_in_subprocess
 from evals.report import QUEUE_WORKER_ENV
 from evals.spec import EvalJob
-from prep.io import write_json
+from prep.outputs import write_json
 
 LOG = logging.getLogger(__name__)
 QUEUE_DIR = "eval_queue"

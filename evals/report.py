@@ -17,7 +17,7 @@ from typing import Any
 
 from evals.errors import EvalsError
 from evals.spec import EvalSettings
-from prep.io import write_json
+from prep.outputs import write_json
 from prep.paths import special_file
 
 REPORTS_DIR = "eval_reports"

@@ -31,7 +31,7 @@ from evals.environment import child_environment
 from evals.errors import EvalsError
 from evals.jobs import JOBS_DIR, failed_report
 from evals.spec import EvalJob, SbatchRefusal, SlurmSettings, Submission
-from prep.io import atomic_output
+from prep.outputs import atomic_output
 
 LOG = logging.getLogger(__name__)
 # scontrol's states of a job that may still write its report

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evals.errors import EvalsError
 from evals.trackers import Trackers
-from prep.io import write_json
+from prep.outputs import write_json
 from prep.paths import special_file
 from prep.sizing.eval_modes import ModeName
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from evals.errors import EvalsError
 from evals.published import HARNESS_GAP, comparability
 from evals.report import REPORTS_DIR, read_reports
-from prep.io import atomic_output
+from prep.outputs import atomic_output
 
 BEST_RULE = (
     "best epoch = highest mean of the tracked metrics over all tasks, among epochs where every "

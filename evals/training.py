@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from evals.errors import EvalsError
 from evals.report import REPORTS_DIR
 from evals.trackers import Trackers
-from prep.io import write_json
+from prep.outputs import write_json
 from prep.paths import special_file
 
 RECORD = "training.json"

@@ -105,8 +105,7 @@ def decontam_report_cmd(manifest: Path, limit: int) -> None:
 def compare_cmd(a: Path, b: Path, plot: Path | None) -> None:
     """Two mixtures side by side: A and B are OUT.manifest.json files of `prep build`."""
     from prep.compare import compare_table, plot_shares
-    from prep.io import atomic_output
-    from prep.outputs import refuse_aliases, refuse_companion_names
+    from prep.outputs import atomic_output, refuse_aliases, refuse_companion_names
 
     if plot:  # never over a manifest, or the build files beside it
         refuse_companion_names({"--plot": plot})

@@ -23,10 +23,9 @@ from prep.curation import Curation, curation_steps
 from prep.cuts import FILTER_STAGE, source_cuts
 from prep.errors import PrepError
 from prep.ids import UniqueIds
-from prep.io import HashingWriter, Outputs
 from prep.ledger import Ledger
 from prep.licences import licence_report
-from prep.outputs import refuse_aliases, refuse_companion_names
+from prep.outputs import HashingWriter, Outputs, refuse_aliases, refuse_companion_names
 from prep.paths import Hub, Local
 from prep.provenance import provenance
 from prep.readers import open_source, refuse_shared_files, resolve_source

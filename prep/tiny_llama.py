@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from prep.errors import PrepError
-from prep.io import TEMP_PREFIX, blocked_signals, dir_mode
+from prep.outputs import TEMP_PREFIX, blocked_signals, dir_mode
 from prep.paths import special_file
 from prep.readers import json_lines, open_binary
 

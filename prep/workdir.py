@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from prep.io import TEMP_PREFIX, make_dirs
+from prep.outputs import TEMP_PREFIX, make_dirs
 
 WORKDIR_PREFIX = ".prep-build."
 

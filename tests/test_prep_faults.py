@@ -22,7 +22,7 @@ import yaml
 from conftest import REPO
 
 from prep.config import MixtureConfig
-from prep.io import TEMP_PREFIX, Outputs
+from prep.outputs import TEMP_PREFIX, Outputs
 from prep.pipeline import build
 
 PREP = Path(sys.executable).parent / "prep"

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import orjson
 
 from evals.report import REPORTS_DIR
-from prep.io import write_json
+from prep.outputs import write_json
 
 LOG = logging.getLogger(__name__)
 MARKERS = ".ranks"
