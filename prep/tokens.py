@@ -5,7 +5,7 @@ whole conversation with the chat template, tokenizes the text without adding spe
 writes BOS/EOS itself), finds each assistant turn's characters by diffing the render against renders with two
 placeholder contents, labels the tokens covering them, and labels the first EOS within 3 tokens after the turn.
 `ChatTokens.count` does the same, so its figures equal what `axolotl preprocess` stores
-(`tests/test_tokens.py` compares them on the demo mixture). A file too big to count quickly is sampled per
+(`tests/prep/test_tokens.py` compares them on the demo mixture). A file too big to count quickly is sampled per
 source and extrapolated, with the standard error of the estimate.
 """
 

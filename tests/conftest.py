@@ -132,7 +132,10 @@ def axolotl_launch(config: Path, log: Path, nproc: int = 2, env: dict[str, str] 
     env = {
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        # the repo too: with tests/ on the path, its prep/ and plugins/ test folders would shadow the packages
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        ),
         **(env or {}),
     }
     command = [str(bin_dir / "axolotl"), "train", str(config), "--launcher", "torchrun", "--",

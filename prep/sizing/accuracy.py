@@ -1,7 +1,7 @@
 """How far the time model is from published runs, by regime: the band every time estimate carries.
 
 The figures are predicted / published time over the runs of prep/sizing/published_runs.yml that calibrate nothing
-(`python bench/published_runs.py` prints them; tests/test_runtime_validation.py keeps these constants equal to
+(`python bench/published_runs.py` prints them; tests/prep/sizing/test_runtime_validation.py keeps these constants equal to
 what the table gives). Below 1 the model is optimistic: the run takes longer than predicted.
 """
 

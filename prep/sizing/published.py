@@ -1,6 +1,6 @@
 """The published runs the time model is checked against (published_runs.yml), each turned into what a user would
 type: a recipe copy and a `prep fit` command line. bench/published_runs.py prints the table,
-tests/test_runtime_validation.py checks it against prep/sizing/accuracy.py."""
+tests/prep/sizing/test_runtime_validation.py checks it against prep/sizing/accuracy.py."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from eval_jobs import model_job, smoke_config
 from slurm_cluster import slurm, wait_for  # noqa: F401  (the fixture)
+from support.eval_jobs import model_job, smoke_config
 
 from evals import report
 from evals import slurm as evals_slurm

@@ -22,7 +22,7 @@ from prep.config import MixtureConfig
 from prep.errors import PrepError
 from prep.pipeline import build, manifest_path
 
-NO_CURATION = {"steps": []}  # these tests check the adapters exactly; tests/test_curation*.py check curation
+NO_CURATION = {"steps": []}  # these tests check the adapters exactly; tests/prep/test_curation*.py check curation
 
 
 def run_build(tmp_path: Path, sources: list[dict], **kwargs) -> tuple[list[dict], dict]:

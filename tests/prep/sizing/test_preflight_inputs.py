@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
-from test_preflight_estimate import FIXTURE_70B
+from support.sizing import FIXTURE_70B
 
 from prep.sizing.inputs import check_datasets, check_model
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psutil
 from conftest import REPO
-from eval_jobs import model_job, smoke_config
 from slurm_cluster import wait_for
+from support.eval_jobs import model_job, smoke_config
 
 from evals import queue, report
 

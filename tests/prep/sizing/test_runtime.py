@@ -10,9 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
-from test_preflight_estimate import FIXTURE_70B, full_ft, zero3_json
+from support.sizing import FIXTURE_70B, fit, full_ft, zero3_json
 
 from prep.cli import main
 from prep.sizing.estimate import trainable_params
@@ -117,12 +116,6 @@ def test_packing_efficiency_of_known_lengths():
     assert packing_efficiency([100] * 8, 400) == 1.0  # four in a bin, two bins
     assert packing_efficiency([300, 300, 100, 100], 400) == 1.0  # best fit pairs 300 with 100
     assert packing_efficiency([300, 300, 300], 400) == 0.75
-
-
-def fit(tmp_path: Path, config: dict, *args: str):
-    recipe = tmp_path / "recipe.yml"
-    recipe.write_text(yaml.safe_dump(config))
-    return CliRunner().invoke(main, ["fit", str(recipe), "--run-dir", str(tmp_path), *args])
 
 
 PLUGIN = {"plugins": ["plugins.preflight.PreflightPlugin"]}  # without it Axolotl would drop `preflight:`

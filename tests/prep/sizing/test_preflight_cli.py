@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import yaml
-from click.testing import CliRunner
-from test_preflight_estimate import FIXTURE_70B, full_ft, zero3_json
-
-from prep.cli import main
-
-
-def fit(tmp_path: Path, config: dict, *args: str):
-    recipe = tmp_path / "recipe.yml"
-    recipe.write_text(yaml.safe_dump(config))
-    return CliRunner().invoke(main, ["fit", str(recipe), "--run-dir", str(tmp_path), *args])
-
+from conftest import REPO
+from support.sizing import FIXTURE_70B, fit, full_ft, zero3_json
 
 A100_NODE = ("--gpus", "8", "--gpu-mem", "80", "--ram", "2048", "--disk", "4000")
 
@@ -128,7 +118,7 @@ def test_offline_without_base_model_says_to_give_a_local_copy(tmp_path, monkeypa
 
 
 def shipped(name: str) -> dict:
-    cfg = yaml.safe_load((Path(__file__).parents[1] / "recipes" / name).read_text())
+    cfg = yaml.safe_load((REPO / "recipes" / name).read_text())
     cfg["base_model"] = str(FIXTURE_70B)
     return cfg
 
@@ -137,7 +127,7 @@ def test_same_node_eval_memory_is_stated_and_a_plan_that_cannot_fit_it_is_refuse
     """The single-node recipe's eval (the checkpoint in bf16 over 8 GPUs, beside ZeRO-3's resident state) fits;
     a QLoRA run told to score its checkpoint needs a second 70B copy on its one GPU, and is refused."""
     full = shipped("llama2-70b-merged.yml")
-    full["deepspeed"] = str(Path(__file__).parents[1] / full["deepspeed"])
+    full["deepspeed"] = str(REPO / full["deepspeed"])
     run = fit(tmp_path, full, *A100_NODE, "--json")
     assert run.exit_code == 0, run.output
     row = next(f for f in json.loads(run.stdout)["findings"] if f["label"] == "eval memory / GPU")
@@ -156,7 +146,7 @@ def test_same_node_eval_memory_is_stated_and_a_plan_that_cannot_fit_it_is_refuse
 
 def test_a_queue_run_with_no_eval_gpus_is_warned(tmp_path):
     full = shipped("llama2-70b-merged.yml")
-    full["deepspeed"] = str(Path(__file__).parents[1] / full["deepspeed"])
+    full["deepspeed"] = str(REPO / full["deepspeed"])
     full["epoch_eval"] = {**full["epoch_eval"], "mode": "queue", "max_pending_checkpoints": 1}
     run = fit(tmp_path, full, *A100_NODE, "--json")
     assert run.exit_code == 0, run.output  # a warning, not a refusal: the watcher may run on GPUs elsewhere

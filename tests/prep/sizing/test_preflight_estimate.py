@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO
+from support.sizing import FIXTURE_70B, full_ft, zero3_json
 
 from prep.sizing.config import PreflightConfig
 from prep.sizing.estimate import DEEPSPEED_MIXED, ZERO_PAPER, GiB, estimate, model_states
 from prep.sizing.plan import Sharding, plan_from_config
 from prep.sizing.shape import load_shape
-
-FIXTURE_70B = Path(__file__).parent / "fixtures" / "llama-2-70b-hf"
 
 
 @pytest.fixture(scope="module")
@@ -67,34 +66,6 @@ def test_deepspeed_zero3_estimator_figures(gpus, opt, param, cpu_gib, gpu_gib):
     assert states.gpu / GiB + 4 * largest / GiB == pytest.approx(gpu_gib, abs=0.05)
     host = states.host * gpus * PreflightConfig().host_buffer_factor  # per node: every local rank's offload
     assert host / GiB == pytest.approx(cpu_gib, abs=0.05)
-
-
-def full_ft(ds_json: Path, **over) -> dict:
-    """The 70B full fine-tune as recipes/llama2-70b-merged.yml sets it up."""
-    return {
-        "base_model": str(FIXTURE_70B),
-        "datasets": [],
-        "sequence_len": 4096,
-        "micro_batch_size": 1,
-        "gradient_checkpointing": True,
-        "attn_implementation": "flash_attention_2",
-        "bf16": True,
-        "deepspeed": str(ds_json),
-        "num_epochs": 5,
-        "save_strategy": "epoch",
-        "save_total_limit": 2,
-        "output_dir": "out",
-        **over,
-    }
-
-
-def zero3_json(tmp_path: Path, offload: bool) -> Path:
-    zero = {"stage": 3, "stage3_gather_16bit_weights_on_model_save": True, "reduce_bucket_size": "auto"}
-    if offload:
-        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
-    path = tmp_path / f"zero3{'_offload' if offload else ''}.json"
-    path.write_text(json.dumps({"zero_optimization": zero, "bf16": {"enabled": "auto"}}))
-    return path
 
 
 def test_70b_zero3_checkpoint_is_12_bytes_per_parameter_plus_the_16bit_model(tmp_path, llama70b):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from test_curation import run
+from support.builds import curate
 
 from prep.config import MixtureConfig
 from prep.errors import PrepError
@@ -76,7 +76,7 @@ def benchmarks(shared_data: Path) -> list[dict]:
 
 def drops(tmp_path: Path, sources: list[dict], curation: dict) -> dict[str, str]:
     """Row id -> drop reason of a build."""
-    _, _, dropped = run(tmp_path, sources, curation, name=f"b{len(list(tmp_path.iterdir()))}.jsonl")
+    _, _, dropped = curate(tmp_path, sources, curation, name=f"b{len(list(tmp_path.iterdir()))}.jsonl")
     return {d["row"]["id"]: d["reason"] for d in dropped}
 
 
@@ -121,7 +121,7 @@ def test_truncated_min_words(tmp_path, sources):
 
 
 def test_length_bounds_in_chars(tmp_path, sources, shared_data):
-    rows, _, _ = run(tmp_path, sources, {"steps": []}, name="all.jsonl")
+    rows, _, _ = curate(tmp_path, sources, {"steps": []}, name="all.jsonl")
 
     def size(row: dict) -> tuple[int, int]:
         turns = row["conversations"]
@@ -144,7 +144,7 @@ def test_language_keep_min_confidence_and_sample_chars(tmp_path, sources):
     assert len(default) == 3 and "planted/mixed" not in default
     assert drops(tmp_path, sources, {"steps": ["language"], "language": {"keep": ["en", "de", "es", "it"]}}) == {}
     assert drops(tmp_path, sources, {"steps": ["language"], "language": {"min_confidence": 1.0}}) == {}
-    _, _, dropped = run(tmp_path, sources, {"steps": ["language"]}, name="lang.jsonl")
+    _, _, dropped = curate(tmp_path, sources, {"steps": ["language"]}, name="lang.jsonl")
     scores = [float(d["detail"].split()[1]) for d in dropped]
     surer = drops(tmp_path, sources, {"steps": ["language"], "language": {"min_confidence": 0.85}})
     assert len(surer) == sum(s >= 0.85 for s in scores) < len(default)
@@ -218,7 +218,7 @@ def orca_pairs(tmp_path: Path, shared_data: Path, edit) -> list[dict]:
 
 
 def copies_dropped(tmp_path: Path, sources: list[dict], near: dict) -> int:
-    _, manifest, _ = run(tmp_path, sources, {"steps": ["near_dedup"], "near_dedup": near}, name="n.jsonl")
+    _, manifest, _ = curate(tmp_path, sources, {"steps": ["near_dedup"], "near_dedup": near}, name="n.jsonl")
     return manifest["sources"]["copies"]["dropped"].get("near_duplicate", 0)
 
 
@@ -240,8 +240,8 @@ def test_near_dedup_threshold_shingle_ngram_and_num_perm(tmp_path, shared_data):
     by_chars = copies_dropped(tmp_path, pairs, {"shingle": "char", "ngram": 5, "threshold": 0.4})
     assert by_words < 10 and by_chars > 90
 
-    _, small, _ = run(tmp_path, pairs, {"steps": ["near_dedup"], "near_dedup": {"num_perm": 32}}, name="p.jsonl")
-    _, large, _ = run(tmp_path, pairs, {"steps": ["near_dedup"], "near_dedup": {"num_perm": 256}}, name="p.jsonl")
+    _, small, _ = curate(tmp_path, pairs, {"steps": ["near_dedup"], "near_dedup": {"num_perm": 32}}, name="p.jsonl")
+    _, large, _ = curate(tmp_path, pairs, {"steps": ["near_dedup"], "near_dedup": {"num_perm": 256}}, name="p.jsonl")
     assert small["steps"]["near_dedup"]["bands"] < large["steps"]["near_dedup"]["bands"]
 
 
@@ -250,8 +250,8 @@ def test_mixture_shuffle(tmp_path, shared_data):
         {"name": "orca", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")},
         {"name": "plat", "format": "platypus", "path": str(shared_data / "platypus/open_platypus_layout.parquet")},
     ]
-    read_order, _, _ = run(tmp_path, sources, {"steps": []}, name="plain.jsonl")
-    kept, _, _ = run(tmp_path, sources, {"steps": ["mixture"], "mixture": {"shuffle": False}}, name="k.jsonl")
-    shuffled, _, _ = run(tmp_path, sources, {"steps": ["mixture"]}, name="s.jsonl")
+    read_order, _, _ = curate(tmp_path, sources, {"steps": []}, name="plain.jsonl")
+    kept, _, _ = curate(tmp_path, sources, {"steps": ["mixture"], "mixture": {"shuffle": False}}, name="k.jsonl")
+    shuffled, _, _ = curate(tmp_path, sources, {"steps": ["mixture"]}, name="s.jsonl")
     assert kept == read_order and shuffled != read_order
     assert sorted(r["id"] for r in shuffled) == sorted(r["id"] for r in read_order)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import REPO, with_shared_paths
+from support.builds import curate
 
 from prep.cli import main
 from prep.config import MixtureConfig
@@ -21,7 +22,7 @@ from prep.errors import PrepError
 from prep.filters.boilerplate import AiIdentity, Refusal
 from prep.filters.language import Language, LanguageConfig
 from prep.filters.truncated import Truncated, TruncatedConfig
-from prep.pipeline import build, manifest_path
+from prep.pipeline import manifest_path
 from prep.rows import Row
 from prep.text import words
 
@@ -225,15 +226,6 @@ def test_benchmark_source_errors_name_the_file(tmp_path):
 # --- dedup and mixture through `prep build` ----------------------------------------------------------
 
 
-def run(tmp_path: Path, sources: list[dict], curation: dict, seed: int = 1, name: str = "out.jsonl"):
-    out = tmp_path / name
-    dropped = tmp_path / f"{name}.dropped.jsonl"
-    config = MixtureConfig.model_validate({"seed": seed, "sources": sources, "curation": curation})
-    manifest = build(config, out, dropped=dropped, progress=False)
-    rows = [orjson.loads(x) for x in out.read_bytes().splitlines()]
-    return rows, manifest, [orjson.loads(x) for x in dropped.read_bytes().splitlines()]
-
-
 def test_exact_duplicates_keep_gpt4_then_longer_response(tmp_path, shared_data):
     orca = [orjson.loads(x) for x in (shared_data / "openorca/openorca_gpt4_sample.jsonl").read_bytes().splitlines()]
     copy = tmp_path / "copy.jsonl"  # the same questions, reformatted, as GPT-3.5 answers (longer ones)
@@ -247,7 +239,7 @@ def test_exact_duplicates_keep_gpt4_then_longer_response(tmp_path, shared_data):
     shorter = tmp_path / "shorter.jsonl"  # GPT-4 again, with shorter answers
     longer_than_20 = [r for r in orca[300:] if len(r["response"]) > 20][:100]
     shorter.write_bytes(b"".join(orjson.dumps({**r, "response": r["response"][:20]}) + b"\n" for r in longer_than_20))
-    rows, manifest, dropped = run(
+    rows, manifest, dropped = curate(
         tmp_path,
         [
             {"name": "gpt35", "format": "openorca", "path": str(copy), "teacher": "gpt-3.5"},
@@ -287,7 +279,7 @@ def test_near_duplicates_across_sources_and_precision(tmp_path, shared_data):
         planted.append({**r, "question": " ".join(w), "response": r["response"] * 2})
     copy = tmp_path / "near.jsonl"
     copy.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in planted))
-    rows, manifest, dropped = run(
+    rows, manifest, dropped = curate(
         tmp_path,
         [
             {"name": "gpt4", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")},
@@ -330,20 +322,20 @@ def test_mixture_caps_weights_and_strata(tmp_path, shared_data):
             "strata": [{"sources": ["orca"], "by": ["subsource"], "max_share": 0.25}],
         },
     }
-    rows, manifest, _ = run(tmp_path, sources, curation)
+    rows, manifest, _ = curate(tmp_path, sources, curation)
     assert manifest["sources"]["plat"] == {"read": 175, "kept": 50, "dropped": {"mixture_source_cap": 125}}
     sub = Counter(r["subsource"] for r in rows if r["source"] == "orca")
     assert max(sub.values()) <= 0.25 * sum(sub.values()) + 1e-9 and len(sub) == 4
     assert manifest["sources"]["orca"]["dropped"] == {"mixture_stratum_cap": 1000 - sum(sub.values())}
     assert manifest["mix_shares"]["plat"] == round(50 / len(rows), 4)
-    again, _, _ = run(tmp_path, sources, curation, name="again.jsonl")
+    again, _, _ = curate(tmp_path, sources, curation, name="again.jsonl")
     assert again == rows  # deterministic for a seed, shuffled
     assert [r["source"] for r in rows[:60]] != sorted(r["source"] for r in rows[:60])
-    other, _, _ = run(tmp_path, sources, curation, seed=2, name="other.jsonl")
+    other, _, _ = curate(tmp_path, sources, curation, seed=2, name="other.jsonl")
     assert {r["id"] for r in other} != {r["id"] for r in rows}
 
     weighted = {"steps": ["mixture"], "mixture": {"sources": {"orca": {"weight": 3}, "plat": {"weight": 1}}}}
-    rows, manifest, _ = run(tmp_path, sources, weighted, name="w.jsonl")
+    rows, manifest, _ = curate(tmp_path, sources, weighted, name="w.jsonl")
     assert manifest["sources"]["plat"]["kept"] == 175 and manifest["sources"]["orca"]["kept"] == 525
     assert manifest["mix_shares"] == {"orca": 0.75, "plat": 0.25}
 
@@ -440,7 +432,7 @@ def test_lengths_in_tokens_with_a_local_tokenizer(tmp_path, shared_data):
     sources = [
         {"name": "plat", "format": "platypus", "path": str(shared_data / "platypus/open_platypus_layout.parquet")}
     ]
-    _, manifest, dropped = run(
+    _, manifest, dropped = curate(
         tmp_path,
         sources,
         {"steps": ["quality"], "tokenizer": str(tmp_path / "tok"), "length": {"max_total_tokens": 200}},

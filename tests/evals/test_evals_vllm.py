@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO
-from eval_jobs import model_job, smoke_config
+from support.eval_jobs import model_job, smoke_config
 
 from plugins.epoch_eval.args import EpochEvalConfig
 from plugins.epoch_eval.callback import eval_job
