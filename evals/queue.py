@@ -71,11 +71,6 @@ def log_event(output_dir: str | Path, event: str, epoch: int | None, **fields: o
         os.close(fd)
 
 
-def read_events(output_dir: str | Path) -> list[dict]:
-    path = queue_dir(output_dir) / EVENTS
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.is_file() else []
-
-
 def file_failed(output_dir: str | Path, path: Path, reason: str, epoch: int | None) -> Path:
     """Move a job that cannot run under failed/ (as epoch_<n>.json), its reason beside it (`.reason.txt`)."""
     target = queue_dir(output_dir, "failed") / (path.name if epoch is None else f"epoch_{epoch}.json")

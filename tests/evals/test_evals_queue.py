@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 from conftest import REPO
 from slurm_cluster import wait_for
-from support.eval_jobs import model_job, smoke_config
+from support.eval_jobs import model_job, queue_events, smoke_config
 
 from evals import queue, report
 
@@ -57,7 +57,7 @@ def test_a_killed_watchers_job_is_rerun_by_another_and_scored_once(tmp_path, tin
     assert "ran 1 job(s): epoch 1 ok" in stdout
     states = {d.name: sorted(p.name for p in d.iterdir()) for d in queue.queue_dir(out).iterdir() if d.is_dir()}
     assert states == {"pending": [], "running": [], "done": ["epoch_1.json"], "failed": []}
-    events = [(e["event"], e["epoch"], e.get("worker")) for e in queue.read_events(out)]
+    events = [(e["event"], e["epoch"], e.get("worker")) for e in queue_events(out)]
     first_worker, second_worker = f"{socket.gethostname()}-{first.pid}", f"{socket.gethostname()}-{second.pid}"
     assert events == [
         ("claimed", 1, first_worker),

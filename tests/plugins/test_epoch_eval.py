@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from conftest import REPO, axolotl_train, smoke_recipe
 from pydantic import ValidationError
 from slurm_cluster import slurm, wait_for  # noqa: F401  (the fixture)
+from support.eval_jobs import queue_events
 
 SMOKE = yaml.safe_load((REPO / "recipes/smoke-tiny.yml").read_text())
 TOL = 1e-6
@@ -437,5 +438,5 @@ def test_a_slow_eval_never_loses_its_checkpoint(tmp_path, tiny_llama, merged_jso
     assert sorted(got) == [0, 1, 2, 3]
     assert all(r["status"] == "ok" for r in got.values()), {e: r["status"] for e, r in got.items()}
     assert sorted(p.name for p in queue.queue_dir(out, "done").iterdir()) == [f"epoch_{e}.json" for e in range(4)]
-    events = [(e["event"], e["epoch"]) for e in queue.read_events(out)]
+    events = [(e["event"], e["epoch"]) for e in queue_events(out)]
     assert sorted(events) == sorted([("claimed", e) for e in range(4)] + [("done", e) for e in range(4)])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import yaml
 from conftest import REPO
 
+from evals.queue import EVENTS, queue_dir
 from evals.spec import EvalJob
 from plugins.epoch_eval.args import EpochEvalConfig
 from plugins.epoch_eval.callback import eval_job
@@ -32,3 +34,9 @@ def model_job(config: EpochEvalConfig, out: Path, model: Path, epoch: int = 0) -
         global_step=epoch,
         checkpoint=str(model),
     )
+
+
+def queue_events(output_dir: Path) -> list[dict]:
+    """The queue's `events.jsonl`, the log a user reads: one dict per claim, expiry and filing."""
+    path = queue_dir(output_dir) / EVENTS
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.is_file() else []
