@@ -145,8 +145,11 @@ def near_stage(questions: list[str]) -> tuple[float, np.ndarray]:
         for i in range(0, len(rows), BATCH):
             batch = rows[i : i + BATCH]
             step.observe(batch, step.featurize(batch))
-        step.select(np.ones(len(rows), dtype=bool), spill)
-        return len(rows) / (time.perf_counter() - start), step.groups
+        found = step.find(np.ones(len(rows), dtype=bool), spill)
+        speed = len(rows) / (time.perf_counter() - start)
+    group = np.arange(len(rows))  # each row's group, named by the row it keeps
+    group[found.dropped] = found.kept
+    return speed, group
 
 
 def select_stage(shared: Path, work: Path, rows: int, seed: int) -> None:

@@ -9,7 +9,7 @@ row (precision 1 against brute force; recall is LSH's)."""
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 # The build's parallelism is its worker processes, forked from the main process. rensa computes digests on a
 # rayon thread pool; once that pool has started in a process, a child forked from it waits forever on its
@@ -29,6 +29,17 @@ from prep.step import CONTEXT, Context, CorpusStep, Drop
 from prep.text import prompt_text, words
 
 _EMPTY = np.zeros(1, dtype=np.uint64)  # the one shingle of an empty prompt
+
+
+class Found(NamedTuple):
+    """The near duplicates `find` verified: each row to drop with the row its group keeps, and the verified
+    pairs (with their Jaccard) that joined them."""
+
+    dropped: np.ndarray
+    kept: np.ndarray
+    pairs: np.ndarray
+    similarity: np.ndarray
+    candidates: int  # candidate pairs checked
 
 
 class NearDedupConfig(BaseModel):
@@ -121,10 +132,12 @@ class NearDedup(CorpusStep):
         pairs_all = np.concatenate(pairs) if pairs else np.empty((0, 2), np.int64)
         return np.unique(pairs_all, axis=0)
 
-    def select(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
-        def read(index: int) -> Row:
-            return Row(**spill.get(index))
+    def shingles_at(self, spill: Spill, index: int) -> np.ndarray:
+        return self.shingle(Row(**spill.get(index)))
 
+    def find(self, alive: np.ndarray, spill: Spill) -> Found:
+        """Verify the candidate pairs by their true Jaccard, join the verified ones into groups, keep the best
+        row of each group."""
         pairs = self.candidate_pairs(alive)
         verified, similarities = [], []
         cached: tuple[int, np.ndarray] | None = None
@@ -135,35 +148,38 @@ class NearDedup(CorpusStep):
             disable=not self.progress,
         ):
             if cached is None or cached[0] != b:
-                cached = (b, self.shingle(read(int(b))))
-            similarity = jaccard(self.shingle(read(int(a))), cached[1])
+                cached = (b, self.shingles_at(spill, int(b)))
+            similarity = jaccard(self.shingles_at(spill, int(a)), cached[1])
             if similarity >= self.threshold:
                 verified.append((a, b))
                 similarities.append(similarity)
         n = len(alive)
         edges = np.array(verified, dtype=np.int64).reshape(-1, 2)
         groups = components(edges, n)
-        self.groups = groups  # kept for bench/prep_bench.py recall and precision
         dropped, kept = keep_best(groups, self.rank, alive)
+        return Found(dropped, kept, edges, np.array(similarities), len(pairs))
+
+    def select(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
+        found = self.find(alive, spill)
         self.stats = {
             "bands": self.bands,
             "rows_per_band": self.rows_per_band,
-            "candidate_pairs": len(pairs),
-            "verified_pairs": len(verified),
-            "dropped": len(dropped),
+            "candidate_pairs": found.candidates,
+            "verified_pairs": len(found.pairs),
+            "dropped": len(found.dropped),
         }
         if not self.explain:
-            return [(int(i), "near_duplicate") for i in dropped]
+            return [(int(i), "near_duplicate") for i in found.dropped]
         to_kept = np.array(
             [
-                jaccard(self.shingle(read(int(d))), self.shingle(read(int(k))))
-                for d, k in zip(dropped, kept, strict=True)
+                jaccard(self.shingles_at(spill, int(d)), self.shingles_at(spill, int(k)))
+                for d, k in zip(found.dropped, found.kept, strict=True)
             ]
         )
         details = duplicate_details(
-            spill, dropped, kept, to_kept, edges, np.array(similarities), "jaccard", self.threshold
+            spill, found.dropped, found.kept, to_kept, found.pairs, found.similarity, "jaccard", self.threshold
         )
-        return [(int(i), "near_duplicate", d) for i, d in zip(dropped, details, strict=True)]
+        return [(int(i), "near_duplicate", d) for i, d in zip(found.dropped, details, strict=True)]
 
     def report(self) -> dict[str, Any]:
         return {"threshold": self.threshold, **self.stats}

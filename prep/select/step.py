@@ -208,7 +208,6 @@ class Select(CorpusStep):
             taken = np.searchsorted(np.cumsum(size[order]), limit, side="right")
             keep[:] = False
             keep[order[:taken]] = True
-        self.assignment = (live, clusters, np.frombuffer(self.teacher, dtype=np.float32)[live])  # for tests, bench
         self._report |= self.describe(live, clusters, k, scores, tokens, keep, quota, spill)
         return drops + [(int(i), "select_budget") for i in live[~keep]]
 
@@ -259,6 +258,8 @@ class Select(CorpusStep):
         mean_b = np.bincount(clusters, weights=scores, minlength=k) / np.maximum(rows_b, 1)
         src_rb, src_tb = counts(source.astype(np.int64), len(self.sources), everything)
         src_ra, src_ta = counts(source.astype(np.int64), len(self.sources), keep)
+        mix = np.bincount(clusters * len(self.sources) + source.astype(np.int64), minlength=k * len(self.sources))
+        mix = mix.reshape(k, len(self.sources))  # rows before selection, by cluster and source
         cfg = self.config
         return {
             "budget": cfg.budget.model_dump(exclude_none=True) if cfg.budget else None,
@@ -298,6 +299,7 @@ class Select(CorpusStep):
                     "tokens_after": tok_a[c],
                     "quota": round(float(quota[c]), 1) if quota is not None else None,
                     "mean_score": round(float(mean_b[c]), 4),
+                    "sources": {n: int(r) for n, r in zip(self.sources, mix[c], strict=True) if r},
                 }
                 for c in range(k)
             ],

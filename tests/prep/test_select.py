@@ -14,12 +14,11 @@ import pytest
 
 from prep import pipeline
 from prep.config import MixtureConfig
-from prep.curation import curation_steps
 from prep.errors import PrepError
 from prep.lengths import TokenCounter
 from prep.rows import Row
 from prep.select import cluster
-from prep.select.step import Select
+from prep.select.score import TEACHER
 
 
 def mmlu_rows(shared: Path, subjects: list[str], template: str) -> list[dict]:
@@ -56,17 +55,6 @@ def samples(shared: Path) -> list[dict]:
     ]
 
 
-class Spy:
-    """Keeps the Curation a build made, to read the select step's clusters after it."""
-
-    def __init__(self) -> None:
-        self.curation = None
-
-    def __call__(self, *args, **kwargs):
-        self.curation = curation_steps(*args, **kwargs)
-        return self.curation
-
-
 @pytest.fixture(scope="module")
 def skewed(tmp_path_factory, shared_data) -> tuple[Path, list[dict]]:
     """The samples plus 2,429 MMLU law and moral-scenario questions in one template, answered by GPT-3.5: two
@@ -89,9 +77,7 @@ def skewed(tmp_path_factory, shared_data) -> tuple[Path, list[dict]]:
     return tmp, sources
 
 
-def build_select(tmp: Path, sources: list[dict], select: dict, monkeypatch, name: str, **kwargs) -> tuple[dict, Select]:
-    spy = Spy()
-    monkeypatch.setattr(pipeline, "curation_steps", spy)
+def build_select(tmp: Path, sources: list[dict], select: dict, name: str, **kwargs) -> dict:
     config = MixtureConfig.model_validate(
         {
             "seed": 7,
@@ -99,32 +85,32 @@ def build_select(tmp: Path, sources: list[dict], select: dict, monkeypatch, name
             "curation": {"steps": ["quality", "exact_dedup", "select"], "select": select, **kwargs.pop("curation", {})},
         }
     )
-    manifest = pipeline.build(config, tmp / name, progress=False, **kwargs)
-    assert spy.curation is not None
-    (step,) = [s for s in spy.curation.corpus_steps if s.name == "select"]
-    return manifest, step
+    return pipeline.build(config, tmp / name, progress=False, **kwargs)
 
 
 @pytest.mark.parametrize("scope", ["source", "corpus"])
-def test_selection_beats_a_random_sample_on_variety_and_gpt4_share(skewed, monkeypatch, scope):
+def test_selection_beats_a_random_sample_on_variety_and_gpt4_share(skewed, scope):
     tmp, sources = skewed
     # the pool the step sees, and its clusters: a build without a budget keeps all
-    full, _ = build_select(tmp, sources, {}, monkeypatch, "all.jsonl", workers=0)
+    full = build_select(tmp, sources, {}, "all.jsonl", workers=0)
     pool = full["steps"]["select"]["rows_before"]
     assert full["rows"] == pool and full["sources"]["flan_mc"]["kept"] / pool > 0.6  # skewed indeed
     budget = int(0.3 * pool)
     select = {"budget": {"rows": budget}, "score_scope": scope}
-    manifest, step = build_select(tmp, sources, select, monkeypatch, "sel.jsonl", workers=0)
+    manifest = build_select(tmp, sources, select, "sel.jsonl", workers=0)
     report = manifest["steps"]["select"]
     assert manifest["rows"] == report["rows_after"] == budget
     assert manifest["totals"]["dropped"]["select_budget"] == pool - budget
 
-    # a seeded random 30% of the same pool, measured on the same clusters
-    live, clusters, teacher = step.assignment
+    # a seeded random 30% of the same pool, measured on the same clusters: its rows per cluster are a
+    # multivariate hypergeometric draw from the clusters' sizes; its GPT-4 share, that of random pool rows
     rng = np.random.default_rng(0)
-    random_pick = rng.choice(len(live), size=budget, replace=False)
-    random_variety = cluster.variety(np.bincount(clusters[random_pick]))
-    random_gpt4 = float((teacher[random_pick] == 1).mean())
+    random_variety = cluster.variety(
+        rng.multivariate_hypergeometric([c["rows_before"] for c in report["per_cluster"]], budget)
+    )
+    teachers = [orjson.loads(x)["teacher"] or "" for x in (tmp / "all.jsonl").read_bytes().splitlines()]
+    gpt4 = np.array([TEACHER.get(t, 0.5) == 1 for t in teachers])
+    random_gpt4 = float(gpt4[rng.choice(len(gpt4), size=budget, replace=False)].mean())
     kept_rows = {orjson.loads(x)["id"] for x in (tmp / "sel.jsonl").read_bytes().splitlines()}
     assert report["variety_after"] >= 1.2 * random_variety, (report["variety_after"], random_variety)
     assert report["gpt4_share_after"] >= random_gpt4
@@ -162,15 +148,15 @@ def test_selection_beats_a_random_sample_on_variety_and_gpt4_share(skewed, monke
     assert (tmp / "sel.jsonl.card.scores.png").stat().st_size > 1000
 
 
-def test_same_seed_same_bytes_for_any_workers(skewed, monkeypatch):
+def test_same_seed_same_bytes_for_any_workers(skewed):
     tmp, sources = skewed
-    a, _ = build_select(tmp, sources, {"budget": {"rows": 500}}, monkeypatch, "a.jsonl", workers=0)
-    b, _ = build_select(tmp, sources, {"budget": {"rows": 500}}, monkeypatch, "b.jsonl", workers=2)
+    a = build_select(tmp, sources, {"budget": {"rows": 500}}, "a.jsonl", workers=0)
+    b = build_select(tmp, sources, {"budget": {"rows": 500}}, "b.jsonl", workers=2)
     assert (tmp / "a.jsonl").read_bytes() == (tmp / "b.jsonl").read_bytes()
     assert a["steps"]["select"] == b["steps"]["select"]
 
 
-def test_token_budget_is_never_exceeded(tmp_path, shared_data, monkeypatch):
+def test_token_budget_is_never_exceeded(tmp_path, shared_data):
     from prep.tiny_llama import train_tokenizer
     from prep.tokens import ChatTokens
 
@@ -181,11 +167,10 @@ def test_token_budget_is_never_exceeded(tmp_path, shared_data, monkeypatch):
     train_tokenizer(texts, 1000).save_pretrained(tmp_path / "tok")
     chat = ChatTokens.load(str(tmp_path / "tok"))  # as Axolotl counts them: the recipes' chat template
     for budget in (20_000, 150_000):
-        manifest, _ = build_select(
+        manifest = build_select(
             tmp_path,
             samples(shared_data),
             {"budget": {"tokens": budget}},
-            monkeypatch,
             f"t{budget}.jsonl",
             curation={"tokenizer": str(tmp_path / "tok")},
             workers=0,
@@ -200,7 +185,7 @@ def test_token_budget_is_never_exceeded(tmp_path, shared_data, monkeypatch):
         assert budget - used < 20 * largest  # filled, not just under
 
 
-def test_known_topics_land_in_different_clusters_with_readable_labels(tmp_path, shared_data, monkeypatch):
+def test_known_topics_land_in_different_clusters_with_readable_labels(tmp_path, shared_data):
     science = mmlu_rows(shared_data, ["high_school_biology", "high_school_chemistry"], "{question}\n{options}")[:300]
     arithmetic = mmlu_rows(shared_data, ["elementary_mathematics"], "{question}\n{options}")[:300]
     contexts = [
@@ -222,19 +207,17 @@ def test_known_topics_land_in_different_clusters_with_readable_labels(tmp_path, 
         {"name": t, "format": "sharegpt", "path": str(write_jsonl(tmp_path / f"{t}.jsonl", rows))}
         for t, rows in topics.items()
     ]
-    manifest, step = build_select(tmp_path, sources, {"clusters": 6}, monkeypatch, "topics.jsonl", workers=0)
-    live, clusters, _ = step.assignment
-    labels = {c["cluster"]: c["label"] for c in manifest["steps"]["select"]["per_cluster"]}
-    topic = np.concatenate([np.full(manifest["sources"][t]["kept"], i) for i, t in enumerate(topics)])
-    assert len(topic) == len(live)  # the pool is in source order; nothing is dropped without a budget
-    owner, pure = {}, 0  # each cluster's dominant topic, and the rows of it
-    for c in np.unique(clusters):
-        counts = np.bincount(topic[clusters == c], minlength=3)
-        owner[int(c)], pure = int(counts.argmax()), pure + int(counts.max())
-    assert pure >= 0.9 * len(topic)
+    manifest = build_select(tmp_path, sources, {"clusters": 6}, "topics.jsonl", workers=0)
+    per_cluster = manifest["steps"]["select"]["per_cluster"]
+    labels = {c["cluster"]: c["label"] for c in per_cluster}
+    # rows of each topic (a source) in each cluster: nothing is dropped without a budget
+    mix = np.array([[c["sources"].get(t, 0) for t in topics] for c in per_cluster])
+    assert mix.sum(axis=0).tolist() == [manifest["sources"][t]["kept"] for t in topics]
+    owner = {c["cluster"]: int(m.argmax()) for c, m in zip(per_cluster, mix, strict=True)}  # dominant topic
+    assert mix.max(axis=1).sum() >= 0.9 * mix.sum()
     for i, name in enumerate(topics):
         mine = [c for c, o in owner.items() if o == i]
-        assert np.isin(clusters[topic == i], mine).mean() >= 0.8, name  # and each topic has clusters of its own
+        assert mix[mine, i].sum() >= 0.8 * mix[:, i].sum(), name  # and each topic has clusters of its own
     translation_labels = " ".join(labels[c] for c, o in owner.items() if o == 2)
     assert "translate" in translation_labels
     science = " ".join(labels[c] for c, o in owner.items() if o == 0).split()
@@ -244,7 +227,7 @@ def test_known_topics_land_in_different_clusters_with_readable_labels(tmp_path, 
 
 
 @pytest.mark.parametrize("kind", ["reward", "deita"])
-def test_model_scorer_orders_within_clusters(tmp_path, shared_data, monkeypatch, kind):
+def test_model_scorer_orders_within_clusters(tmp_path, shared_data, kind):
     """A tiny random Llama (built here; no download) as a reward model or a Deita-style scorer: the step runs
     it on every pooled row, the selection follows the combined score, and the manifest names the model."""
     import torch
@@ -262,19 +245,19 @@ def test_model_scorer_orders_within_clusters(tmp_path, shared_data, monkeypatch,
         config = LlamaConfig.from_pretrained(model_dir, num_labels=1)
         LlamaForSequenceClassification(config).save_pretrained(model_dir)
     select = {"budget": {"rows": 300}, "scorer": {"kind": kind, "model": str(model_dir), "device": "cpu", "weight": 3}}
-    manifest, _ = build_select(tmp_path, samples(shared_data), select, monkeypatch, "m.jsonl", workers=0)
+    manifest = build_select(tmp_path, samples(shared_data), select, "m.jsonl", workers=0)
     report = manifest["steps"]["select"]
     assert report["scorer"] == {"kind": kind, "model": str(model_dir)}
     assert manifest["rows"] == 300
     assert report["scores_after"]["mean"] > report["scores_before"]["mean"]
 
 
-def test_licences_of_kept_rows_and_incompatible_terms(tmp_path, shared_data, monkeypatch):
+def test_licences_of_kept_rows_and_incompatible_terms(tmp_path, shared_data):
     sources = samples(shared_data)
     sources[0]["licence"] = "mit"
     sources[1]["licence"] = "apache-2.0"
     sources[2]["licence"] = "cc-by-nc-4.0"  # the fixture's rows are Alpaca's seed tasks
-    manifest, _ = build_select(tmp_path, sources, {}, monkeypatch, "l.jsonl", workers=0)
+    manifest = build_select(tmp_path, sources, {}, "l.jsonl", workers=0)
     lic = manifest["licences"]
     assert lic["kept"] == {"openorca": "mit", "evol": "apache-2.0", "platypus": "cc-by-nc-4.0"}
     (warning,) = lic["warnings"]
@@ -282,11 +265,11 @@ def test_licences_of_kept_rows_and_incompatible_terms(tmp_path, shared_data, mon
     assert f"**Warning:** {warning}" in (tmp_path / "l.jsonl.card.md").read_text()
     # no row kept from the non-commercial source: no warning
     sources[2]["path"] = str(write_jsonl(tmp_path / "empty.jsonl", []))
-    manifest, _ = build_select(tmp_path, sources, {}, monkeypatch, "l2.jsonl", workers=0)
+    manifest = build_select(tmp_path, sources, {}, "l2.jsonl", workers=0)
     assert manifest["licences"]["warnings"] == [] and "platypus" not in manifest["licences"]["kept"]
 
 
-def test_sentence_transformers_backend_with_a_tiny_local_model(tmp_path, shared_data, monkeypatch):
+def test_sentence_transformers_backend_with_a_tiny_local_model(tmp_path, shared_data):
     pytest.importorskip("sentence_transformers")
     from test_semantic_dedup import tiny_sentence_model
 
@@ -300,7 +283,7 @@ def test_sentence_transformers_backend_with_a_tiny_local_model(tmp_path, shared_
         "clusters": 8,
         "embed": {"backend": "sentence_transformers", "model": str(model), "device": "cpu"},
     }
-    manifest, _ = build_select(tmp_path, samples(shared_data), select, monkeypatch, "st.jsonl", workers=0)
+    manifest = build_select(tmp_path, samples(shared_data), select, "st.jsonl", workers=0)
     report = manifest["steps"]["select"]
     assert report["embed"] == f"sentence_transformers {model}" and report["clusters"] == 8
     assert manifest["rows"] == report["rows_after"] == 400
@@ -333,13 +316,13 @@ def test_config_errors_name_the_key(tmp_path, shared_data):
     assert not list(tmp_path.iterdir())  # refused before anything was read or written
 
 
-def test_prep_compare_shows_two_mixtures_side_by_side(tmp_path, shared_data, monkeypatch):
+def test_prep_compare_shows_two_mixtures_side_by_side(tmp_path, shared_data):
     from click.testing import CliRunner
 
     from prep.cli import main
 
-    a, _ = build_select(tmp_path, samples(shared_data), {"budget": {"rows": 300}}, monkeypatch, "a.jsonl", workers=0)
-    b, _ = build_select(tmp_path, samples(shared_data), {"budget": {"rows": 600}}, monkeypatch, "b.jsonl", workers=0)
+    a = build_select(tmp_path, samples(shared_data), {"budget": {"rows": 300}}, "a.jsonl", workers=0)
+    b = build_select(tmp_path, samples(shared_data), {"budget": {"rows": 600}}, "b.jsonl", workers=0)
     result = CliRunner().invoke(
         main,
         [
@@ -488,7 +471,7 @@ def test_a_floor_for_an_unknown_source_is_refused_before_reading(tmp_path, share
 @pytest.mark.parametrize(
     "prompts", [["Hello there friend"], ["alpha", "beta", "gamma"]], ids=["one-row", "no-shared-word"]
 )
-def test_select_runs_on_a_one_row_source_and_on_prompts_that_share_no_word(tmp_path, prompts, monkeypatch):
+def test_select_runs_on_a_one_row_source_and_on_prompts_that_share_no_word(tmp_path, prompts):
     """Nothing to cluster on (no word in two prompts): one cluster, the scores choose (was `ValueError: Found
     array with 0 feature(s)` after the whole corpus had been read)."""
     rows = [
@@ -496,5 +479,5 @@ def test_select_runs_on_a_one_row_source_and_on_prompts_that_share_no_word(tmp_p
         for i, p in enumerate(prompts)
     ]
     sources = [{"name": "s", "format": "sharegpt", "path": str(write_jsonl(tmp_path / "s.jsonl", rows))}]
-    manifest, _ = build_select(tmp_path, sources, {"budget": {"rows": 1}}, monkeypatch, "out.jsonl", workers=0)
+    manifest = build_select(tmp_path, sources, {"budget": {"rows": 1}}, "out.jsonl", workers=0)
     assert manifest["rows"] == 1 and manifest["steps"]["select"]["clusters"] == 1
