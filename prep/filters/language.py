@@ -91,6 +91,7 @@ class Language(RowFilter):
 
     def __init__(self, config: LanguageConfig, context: Context = CONTEXT) -> None:
         self.keep = {f"__label__{k}" for k in config.keep}
+        self.reason = "not_" + "_or_".join(config.keep)  # what the drop is not: `not_en`, `not_en_or_fr`
         self.min_confidence = config.min_confidence
         self.chars = config.sample_chars
         path = str(lid176_path()) if config.backend == "lid176" else str(glotlid_path(config.model))
@@ -122,4 +123,4 @@ class Language(RowFilter):
         ((score, label),) = predictions
         if label in self.keep or score < self.min_confidence:
             return None
-        return Verdict(self.name, "non_english", f"{label.removeprefix('__label__')} {score:.2f}")
+        return Verdict(self.name, self.reason, f"{label.removeprefix('__label__')} {score:.2f}")

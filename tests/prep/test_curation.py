@@ -160,7 +160,7 @@ def test_language_filter_on_real_text(shared_data):
     assert len(dropped) / len(rows) < 0.005  # the samples are English but for a few translation tasks
     german = next(r for r in rows if r.id == "orca/flan.744651").turns("human")[0].split("\n")[0]
     verdict = check(chat(german, german))
-    assert verdict is not None and verdict.reason == "non_english" and verdict.detail.startswith("de ")
+    assert verdict is not None and verdict.reason == "not_en" and verdict.detail.startswith("de ")
 
 
 # --- decontamination ----------------------------------------------------------------------------------

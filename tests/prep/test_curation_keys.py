@@ -86,7 +86,7 @@ ROW_STEPS = {
     "ai_identity": {"ai_identity"},
     "truncated": {"truncated"},
     "length": {"too_short", "too_long"},
-    "language": {"non_english"},
+    "language": {"not_en"},
 }
 
 
@@ -149,7 +149,12 @@ def test_language_keep_min_confidence_and_sample_chars(tmp_path, sources):
     surer = drops(tmp_path, sources, {"steps": ["language"], "language": {"min_confidence": 0.85}})
     assert len(surer) == sum(s >= 0.85 for s in scores) < len(default)
     longer = drops(tmp_path, sources, {"steps": ["language"], "language": {"sample_chars": 1000}})
-    assert longer["planted/mixed"] == "non_english"
+    assert longer["planted/mixed"] == "not_en"
+    # the reason names what `keep` keeps: English rows are what a German-only mixture drops
+    assert set(drops(tmp_path, sources, {"steps": ["language"], "language": {"keep": ["de"]}}).values()) == {"not_de"}
+    assert set(drops(tmp_path, sources, {"steps": ["language"], "language": {"keep": ["de", "fr"]}}).values()) == {
+        "not_de_or_fr"
+    }
 
 
 def test_language_backend_glotlid_without_its_model_fails_before_reading(tmp_path, shared_data):
