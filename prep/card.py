@@ -30,8 +30,8 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def source_tokens(manifest: dict[str, Any], source: str) -> int:
-    """Kept units (tokens or chars, as the `length` filter counts a row: its prompt turns plus its final
-    response) of a source: their exact sum; manifests written before it was recorded give mean times rows."""
+    """Kept units (tokens or chars, as the `length` filter counts a row: its system and user turns plus all its
+    assistant turns) of a source: their exact sum; manifests written before it was recorded give mean times rows."""
     stats = manifest.get("lengths", {}).get(source, {})
     return int(stats["total"]) if "total" in stats else round(stats.get("mean", 0) * stats.get("rows", 0))
 
@@ -233,7 +233,8 @@ def card_files(out: Path, manifest: dict[str, Any]) -> dict[Path, bytes]:
             ],
         ),
         "",
-        f"`kept {unit}`: per row, its prompt turns plus its final response, as the `length` filter counts them"
+        f"`kept {unit}`: per row, its system and user turns plus all its assistant turns (each side joined by "
+        "newlines, no chat template), as the `length` filter counts them"
         + (" (so do the select tables below)." if select_unit == unit else "."),
         "",
         *cuts_section(manifest.get("cuts")),

@@ -424,6 +424,27 @@ def test_demo_build_manifest_arithmetic_and_decontam_report(tmp_path, shared_dat
     assert "platypus/3" in report.output
 
 
+def test_lengths_and_the_card_count_every_turn(tmp_path):
+    """A row's length is its system and user turns plus all its assistant turns, as the card says: this
+    two-exchange row's final answer alone is under min_response_chars, its answers together are not."""
+    turns = [
+        ("system", "Be brief."),
+        ("human", "Name a colour."),
+        ("gpt", "Blue, the sky's colour."),
+        ("human", "More?"),
+    ]
+    row = {"id": "two", "conversations": [{"from": f, "value": v} for f, v in [*turns, ("gpt", "Red.")]]}
+    (tmp_path / "two.jsonl").write_bytes(orjson.dumps(row) + b"\n")
+    source = {"name": "two", "format": "sharegpt", "path": str(tmp_path / "two.jsonl")}
+    _, manifest, dropped = curate(tmp_path, [source], {"steps": ["length"], "length": {"min_response_chars": 10}})
+    assert dropped == []
+    chars = len("Be brief.\nName a colour.\nMore?") + len("Blue, the sky's colour.\nRed.")
+    assert manifest["lengths"]["two"]["total"] == chars
+    card = (tmp_path / "out.jsonl.card.md").read_text()
+    assert f"| two | unknown | 1 | 1 | 100.0% | {chars} | 0 |" in card
+    assert "its system and user turns plus all its assistant turns" in card
+
+
 def test_lengths_in_tokens_with_a_local_tokenizer(tmp_path, shared_data):
     from prep.tiny_llama import train_tokenizer
 
