@@ -36,9 +36,9 @@ SMOLLM2_FILES = (
 
 
 def pack(out: Path, models: Path, data: Path) -> None:
-    import csv
-
     from sentence_transformers import SentenceTransformer
+
+    from prep.benchmarks import mmlu
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -48,12 +48,9 @@ def pack(out: Path, models: Path, data: Path) -> None:
         shutil.copy(models / "SmolLM2-135M-Instruct" / name, out / "smollm2" / name)
     shutil.copy(data / "openorca/openorca_gpt4_sample.jsonl", out / "openorca.jsonl")
     with (out / "mmlu.jsonl").open("w") as f:
-        for path in sorted((data / "mmlu/test").glob("*_test.csv")):
-            with path.open() as fh:
-                for r in csv.DictReader(fh):
-                    f.write(
-                        json.dumps({"subject": path.name.removesuffix("_test.csv"), "question": r["question"]}) + "\n"
-                    )
+        for subject in mmlu.subjects(data):
+            for q in mmlu.read_split(mmlu.split_path(data, subject, "test")):
+                f.write(json.dumps({"subject": subject, "question": q.question}) + "\n")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"packed {out} ({size / 2**20:.1f} MiB; the device tool carries 64 MiB)")
 

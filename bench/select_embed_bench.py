@@ -15,7 +15,6 @@ dependencies."""
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from sklearn.random_projection import SparseRandomProjection
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from prep.benchmarks import mmlu  # noqa: E402
 from prep.rows import Row  # noqa: E402
 from prep.select.config import EmbedConfig  # noqa: E402
 from prep.select.embed import Bags, HashingEmbedder, prompt_bags  # noqa: E402
@@ -64,11 +64,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     texts, labels = [], []
-    for f in sorted((REPO.parent / "shared/data/mmlu/test").glob("*_test.csv")):
-        with f.open() as fh:
-            for r in csv.DictReader(fh):
-                texts.append(r["question"])
-                labels.append(f.name.removesuffix("_test.csv"))
+    data = REPO.parent / "shared/data"
+    for subject in mmlu.subjects(data):
+        questions = mmlu.read_split(mmlu.split_path(data, subject, "test"))
+        texts += [q.question for q in questions]
+        labels += [subject] * len(questions)
     rows = [
         Row(str(i), "mmlu", None, None, [{"from": "human", "value": t}, {"from": "gpt", "value": "."}])
         for i, t in enumerate(texts)

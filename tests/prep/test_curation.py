@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from conftest import REPO, with_shared_paths
 from support.builds import curate
 
+from prep.benchmarks import mmlu
 from prep.cli import main
 from prep.config import MixtureConfig
 from prep.decontam.filter import Decontam, DecontamConfig
@@ -175,27 +176,22 @@ def drop(decontam: Decontam, row: Row) -> str | None:
 
 
 def test_benchmark_items_pasted_or_edited_are_caught(shared_data, decontam):
-    mmlu = (shared_data / "mmlu/test/astronomy_test.csv").read_text().splitlines()
-    import csv
-
-    items = list(csv.DictReader(mmlu))
+    items = mmlu.read_split(mmlu.split_path(shared_data, "astronomy", "test"))
     rng = random.Random(0)
     caught = 0
-    long_items = [r for r in items if len(words(r["question"])) >= 14][:40]
-    for r in long_items:
+    long_items = [q for q in items if len(words(q.question)) >= 14][:40]
+    for q in long_items:
         # pasted into an instruction with lettered options, case and punctuation changed
         prompt = (
-            f"Answer the following exam question.\n\n{r['question'].upper().replace(',', '')}\n"
-            + "\n".join(f"{'ABCD'[i]}) {r[f'choice{i}']}" for i in range(4))
+            f"Answer the following exam question.\n\n{q.question.upper().replace(',', '')}\n"
+            + "\n".join(f"{letter}) {c}" for letter, c in zip(mmlu.LETTERS, q.choices, strict=True))
             + "\nAnswer:"
         )
         caught += drop(decontam, chat(prompt, "B")) == "decontam_mmlu"
     assert caught == len(long_items)
-    short = next(r for r in items if 5 <= len(words(r["question"])) < 10)
-    assert drop(decontam, chat(f"{short['question']}  ", "no idea")) == "decontam_mmlu"  # exact, after normalization
-    assert (
-        drop(decontam, chat(f"Please help.\n{short['question']}\nThanks", "ok")) == "decontam_mmlu"
-    )  # on its own line
+    short = next(q.question for q in items if 5 <= len(words(q.question)) < 10)
+    assert drop(decontam, chat(f"{short}  ", "no idea")) == "decontam_mmlu"  # exact, after normalization
+    assert drop(decontam, chat(f"Please help.\n{short}\nThanks", "ok")) == "decontam_mmlu"  # on its own line
 
     hella = list(read_hellaswag_txt(shared_data / "hellaswag/hellaswag_val_full.txt"))
     for item in rng.sample(hella, 20):
@@ -385,10 +381,8 @@ def test_demo_build_manifest_arithmetic_and_decontam_report(tmp_path, shared_dat
     # a contaminated copy of the platypus sample: three rows carry MMLU/HellaSwag items
     plat = pq.read_table(shared_data / "platypus/open_platypus_layout.parquet").to_pylist()
     hella = next(read_hellaswag_txt(shared_data / "hellaswag/hellaswag_val_full.txt"))  # a short item: whole match
-    mmlu = (shared_data / "mmlu/test/virology_test.csv").read_text().splitlines()
-    import csv
-
-    question = next(r["question"] for r in csv.DictReader(mmlu) if len(words(r["question"])) >= 15)
+    questions = mmlu.read_split(mmlu.split_path(shared_data, "virology", "test"))
+    question = next(q.question for q in questions if len(words(q.question)) >= 15)
     plat[3]["instruction"] = f"Answer this: {question}"
     plat[7]["output"] = f"{hella['ctx']} {hella['endings'][2]}"
     plat[9]["input"] = question.lower()

@@ -5,7 +5,6 @@ test_semantic_dedup.py.)"""
 
 from __future__ import annotations
 
-import csv
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -14,6 +13,7 @@ import orjson
 import pytest
 from support.builds import curate
 
+from prep.benchmarks import mmlu
 from prep.config import MixtureConfig
 from prep.errors import PrepError
 from prep.filters.language import Language, LanguageConfig, lid176_path
@@ -35,9 +35,9 @@ def chat(rid: str, prompt: str, answer: str) -> dict:
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory, shared_data) -> list[dict]:
     """The three real samples, plus planted rows each meant for one step or key."""
-    mmlu = list(csv.DictReader((shared_data / "mmlu/test/astronomy_test.csv").read_text().splitlines()))
-    long_q = next(r["question"] for r in mmlu if len(words(r["question"])) >= 20)
-    short_q = next(r["question"] for r in mmlu if len([w for w in words(r["question"]) if len(w) > 1]) == 5)
+    questions = [q.question for q in mmlu.read_split(mmlu.split_path(shared_data, "astronomy", "test"))]
+    long_q = next(q for q in questions if len(words(q)) >= 20)
+    short_q = next(q for q in questions if len([w for w in words(q) if len(w) > 1]) == 5)
     cut = "The committee met on Tuesday to discuss the budget and agreed that the new plan should start in"
     planted = [
         chat("empty", "   ", "An answer to nothing."),

@@ -4,7 +4,6 @@ licences, and the model scorers with tiny models built here."""
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import orjson
 import pytest
 
 from prep import pipeline
+from prep.benchmarks import mmlu
 from prep.config import MixtureConfig
 from prep.errors import PrepError
 from prep.lengths import TokenCounter
@@ -25,20 +25,17 @@ def mmlu_rows(shared: Path, subjects: list[str], template: str) -> list[dict]:
     """MMLU test questions in one prompt template with a FLAN-style one-line answer: a template family."""
     rows = []
     for subject in subjects:
-        with (shared / f"mmlu/test/{subject}_test.csv").open() as f:
-            for i, r in enumerate(csv.DictReader(f)):
-                options = "\n".join(f"{k}. {r[f'choice{j}']}" for j, k in enumerate("ABCD"))
-                answer = "ABCD"[int(r["answer"])]
-                choice = r[f"choice{r['answer']}"]
-                rows.append(
-                    {
-                        "id": f"{subject}-{i}",
-                        "conversations": [
-                            {"from": "human", "value": template.format(question=r["question"], options=options)},
-                            {"from": "gpt", "value": f"{answer}. {choice}"},
-                        ],
-                    }
-                )
+        for i, q in enumerate(mmlu.read_split(mmlu.split_path(shared, subject, "test"))):
+            options = "\n".join(f"{k}. {c}" for k, c in zip(mmlu.LETTERS, q.choices, strict=True))
+            rows.append(
+                {
+                    "id": f"{subject}-{i}",
+                    "conversations": [
+                        {"from": "human", "value": template.format(question=q.question, options=options)},
+                        {"from": "gpt", "value": f"{mmlu.LETTERS[q.answer]}. {q.choices[q.answer]}"},
+                    ],
+                }
+            )
     return rows
 
 
