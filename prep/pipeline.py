@@ -135,19 +135,19 @@ def keep(batch: Batch, screened: Screened, curation: Curation, ledger: Ledger, s
     count), survivors into the spill, the corpus steps' per-row results kept."""
     for source, reason, where, record, detail in batch.malformed:
         ledger.drop(source, reason, where=where, row=record, detail=detail)
-    filters = {f.name: f for f in curation.filters}
     kept: list[Row] = []
     lines: list[bytes] = []
     sources: list[int] = []
-    for source_index, where, row, line, verdict in zip(
-        batch.sources, batch.wheres, batch.rows, batch.lines, screened.verdicts, strict=True
+    for source_index, where, row, line, drop in zip(
+        batch.sources, batch.wheres, batch.rows, batch.lines, screened.drops, strict=True
     ):
-        if verdict is None:
+        if drop is None:
             kept.append(row)
             lines.append(line)
             sources.append(source_index)
             continue
-        filters[verdict.step].book(row, verdict)
+        position, verdict = drop
+        curation.filters[position].book(row, verdict)
         ledger.drop(
             ledger.sources[source_index],
             verdict.reason,

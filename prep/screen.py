@@ -31,7 +31,7 @@ class Featurizer(Protocol):
 
 @dataclass
 class Screened:
-    verdicts: list[Verdict | None]  # per row: why a filter dropped it, or None
+    drops: list[tuple[int, Verdict] | None]  # per row: which filter dropped it (its position) and why, or None
     features: list[Any]  # per corpus step, for the surviving rows in order
     lengths: list[int]  # per surviving row
 
@@ -43,20 +43,23 @@ class Screen:
         self.lengths = lengths
 
     def __call__(self, rows: list[Row]) -> Screened:
-        verdicts: list[Verdict | None] = []
+        drops: list[tuple[int, Verdict] | None] = []
         kept: list[Row] = []
         lengths: list[int] = []
         for row in rows:
-            verdict = None
-            for check in self.checks:
-                verdict = check(row)
-                if verdict is not None:
-                    break
-            verdicts.append(verdict)
-            if verdict is None:
+            drops.append(self.drop(row))
+            if drops[-1] is None:
                 kept.append(row)
                 lengths += self.lengths.featurize([row])  # now, while the length filter's count is cached
-        return Screened(verdicts, [step.featurize(kept) for step in self.steps], lengths)
+        return Screened(drops, [step.featurize(kept) for step in self.steps], lengths)
+
+    def drop(self, row: Row) -> tuple[int, Verdict] | None:
+        """The first filter that drops `row` (its position) and its verdict, or None."""
+        for position, check in enumerate(self.checks):
+            verdict = check(row)
+            if verdict is not None:
+                return position, verdict
+        return None
 
 
 def default_workers() -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,13 +25,17 @@ class NoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """Why a row filter dropped a row: `reason` is the manifest's drop reason, `detail` goes to --dropped."""
+Found = TypeVar("Found")
 
-    step: str
+
+@dataclass(frozen=True)
+class Verdict(Generic[Found]):
+    """Why a row filter dropped a row: `reason` is the manifest's drop reason, `detail` goes to --dropped, `found`
+    what the filter found that its `book` counts (decontam: the item hit), so the main process need not look again."""
+
     reason: str
     detail: str = ""
+    found: Found | None = None
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,8 @@ class Step:
 
 class RowFilter(Step):
     """A check on one row. `check` may run in a worker process, so it keeps no state; `book` runs in the main
-    process, in input order, for every row this filter dropped: where a filter counts what its manifest
-    section (`report`) shows."""
+    process, in input order, for every row this filter dropped, with the verdict `check` returned: where a
+    filter counts what its manifest section (`report`) shows."""
 
     def check(self, row: Row) -> Verdict | None:
         raise NotImplementedError

@@ -5,13 +5,16 @@ and NeMo Curator) or the item's whole question, after normalization. Hits are ke
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prep.decontam.references import BenchmarkConfig
 from prep.rows import Row
 from prep.step import CONTEXT, Context, RowFilter, Verdict
+
+if TYPE_CHECKING:
+    from prep.decontam.index import Hit
 
 ROWS_LISTED_PER_ITEM = 5
 
@@ -32,8 +35,8 @@ class DecontamConfig(BaseModel):
 
 
 class Decontam(RowFilter):
-    """`check` has no side effects (it runs in the worker processes); `book` counts a drop's item for the
-    manifest in the main process, finding it again (drops are rare)."""
+    """`check` has no side effects (it runs in the worker processes) and puts the item it found in the verdict;
+    `book` counts that item for the manifest in the main process."""
 
     name = "decontam"
     Config = DecontamConfig
@@ -57,21 +60,19 @@ class Decontam(RowFilter):
     def inputs(self) -> dict[str, dict[str, Any]]:
         return self.read
 
-    def check(self, row: Row) -> Verdict | None:
+    def check(self, row: Row) -> Verdict[Hit] | None:
         hit = self.index.find(row)
         if hit is None:
             return None
-        owner, how = hit
-        bench = self.index.benchmarks[owner]
-        return Verdict(self.name, f"decontam_{bench}", f"{bench} {self.index.items[owner].key} by {how}")
+        bench = self.index.benchmarks[hit.item]
+        return Verdict(f"decontam_{bench}", f"{bench} {self.index.items[hit.item].key} by {hit.how}", hit)
 
-    def book(self, row: Row, verdict: Verdict) -> None:
-        hit = self.index.find(row)
-        assert hit is not None, f"{row.id} was dropped by decontam but matches no item"
-        owner, how = hit
-        self.dropped[self.index.benchmarks[owner]] += 1
-        self.how[how] += 1
-        self.hits[owner].append(row.id)
+    def book(self, row: Row, verdict: Verdict[Hit]) -> None:
+        hit = verdict.found
+        assert hit is not None, f"{row.id}: a decontam verdict without its hit"
+        self.dropped[self.index.benchmarks[hit.item]] += 1
+        self.how[hit.how] += 1
+        self.hits[hit.item].append(row.id)
 
     def report(self) -> dict[str, Any]:
         benchmarks = self.index.benchmarks

@@ -4,6 +4,8 @@ by its prompt, then its response; the decontam filter builds it (and so loads nu
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from tqdm import tqdm
 
@@ -13,6 +15,13 @@ from prep.rows import Row
 from prep.text import response_text
 
 BITMAP_BITS = 1 << 27
+
+
+class Hit(NamedTuple):
+    """A benchmark item a row contains: its position in the index's `items`, and "question" or "ngram"."""
+
+    item: int
+    how: str
 
 
 class BenchmarkIndex:
@@ -59,14 +68,14 @@ class BenchmarkIndex:
         np.bitwise_or.at(self.bitmap, low >> np.uint64(3), np.left_shift(1, low & np.uint64(7)).astype(np.uint8))
         return self
 
-    def _find(self, hashes: np.ndarray, lines: np.ndarray) -> tuple[int, str] | None:
+    def _find(self, hashes: np.ndarray, lines: np.ndarray) -> Hit | None:
         kind, pos = find_in_index(hashes, lines, self.n, self.questions, self.grams, self.bitmap)
         if kind == 1:
-            return int(self.question_owners[pos]), "question"  # the whole text, or a line, is a question
-        return (int(self.owners[pos]), "ngram") if kind == 2 else None
+            return Hit(int(self.question_owners[pos]), "question")  # the whole text, or a line, is a question
+        return Hit(int(self.owners[pos]), "ngram") if kind == 2 else None
 
-    def find(self, row: Row) -> tuple[int, str] | None:
-        """(the item the row contains, found by "question" or "ngram"), or None."""
+    def find(self, row: Row) -> Hit | None:
+        """The item the row contains and how it was found, or None."""
         _, hashes, lines = prompt_words(row)
         return self._find(hashes, lines) or self._find(*word_hashes(response_text(row), MATCH_MIN_LEN))
 

@@ -116,7 +116,7 @@ class _Boilerplate(RowFilter):
         answer = response_text(row)
         # lower() keeps positions unless a character changes length (rare): then search the whole answer
         found = search_near(self.pattern, answer, ends[self.family]) if same_positions else self.pattern.search(answer)
-        return Verdict(self.name, self.name) if found else None
+        return Verdict(self.name) if found else None
 
 
 class Refusal(_Boilerplate):

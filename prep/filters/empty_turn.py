@@ -11,4 +11,4 @@ class EmptyTurn(RowFilter):
 
     def check(self, row: Row) -> Verdict | None:
         body = [t for t in row.conversations if t["from"] != "system"]
-        return Verdict(self.name, "empty_turn") if any(not t["value"].strip() for t in body) else None
+        return Verdict("empty_turn") if any(not t["value"].strip() for t in body) else None

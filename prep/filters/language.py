@@ -123,4 +123,4 @@ class Language(RowFilter):
         ((score, label),) = predictions
         if label in self.keep or score < self.min_confidence:
             return None
-        return Verdict(self.name, self.reason, f"{label.removeprefix('__label__')} {score:.2f}")
+        return Verdict(self.reason, f"{label.removeprefix('__label__')} {score:.2f}")

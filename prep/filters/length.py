@@ -34,5 +34,5 @@ class Length(RowFilter):
     def check(self, row: Row) -> Verdict | None:
         prompt, answer = self.counter.prompt_response(row)
         if answer < self.min_response:
-            return Verdict(self.name, "too_short")
-        return Verdict(self.name, "too_long") if prompt + answer > self.max_total else None
+            return Verdict("too_short")
+        return Verdict("too_long") if prompt + answer > self.max_total else None

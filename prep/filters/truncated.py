@@ -44,4 +44,4 @@ class Truncated(RowFilter):
             or last_line[-1:].isdigit()
         ):
             return None
-        return Verdict(self.name, "truncated")
+        return Verdict("truncated")
