@@ -20,7 +20,7 @@ from prep.sizing.inputs import check_datasets, check_model
 from prep.sizing.machine import Machine
 from prep.sizing.plan import Plan, Sharding, plan_from_config
 from prep.sizing.shape import ModelShape, load_shape
-from prep.sizing.timing import Timing, time_findings
+from prep.sizing.timing import Subject, Timing, time_findings
 
 MAX_NODES = 64
 OFFLOAD_JSON = "recipes/deepspeed/zero3_bf16_offload_optimizer.json"
@@ -128,77 +128,81 @@ def disk_advice(est: Estimate, have: float, save_only_model: bool) -> str:
     return "change: " + "; or ".join(tips)
 
 
+def sharding_setup(plan: Plan) -> str:
+    z = plan.sharding
+    if not z.stage:
+        return "no sharding"
+    return (
+        f"ZeRO-{z.stage}"
+        + (" + optimizer offload" if z.offload_optimizer else "")
+        + (" + param offload" if z.offload_param else "")
+    )
+
+
+def params_finding(plan: Plan, shape: ModelShape, machine: Machine, est: Estimate) -> Finding:
+    return Finding(
+        "info",
+        "parameters",
+        f"{shape.params:,}",
+        "",
+        "info",
+        f"trainable {est.trainable:,}; {plan.adapter or 'full fine-tune'}; {sharding_setup(plan)} over "
+        f"{machine.dp} process(es); seq {plan.seq_len} x micro batch {plan.micro_batch}",
+    )
+
+
+def gpu_finding(plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Machine, est: Estimate) -> Finding:
+    """GPU memory per GPU against the usable share of the GPU's, with the changes that fit when it does not."""
+    parts = ", ".join(f"{k} {fmt(v)}" for k, v in est.gpu.items() if v)
+    if machine.gpu_mem is None:
+        skipped = f"GPU checks skipped: no GPU visible. {parts}"
+        return Finding("gpu_memory", "GPU memory / GPU", fmt(est.gpu_total), machine.gpu_name, "skip", skipped)
+    usable = _usable_gpu(machine, cfg)
+    ok = est.gpu_total <= usable
+    return Finding(
+        "gpu_memory",
+        "GPU memory / GPU",
+        fmt(est.gpu_total),
+        f"{fmt(machine.gpu_mem)} x {machine.gpus_per_node} ({fmt(usable)} usable)",
+        "ok" if ok else "fail",
+        parts if ok else f"{parts}. {gpu_advice(plan, shape, cfg, machine, est)}",
+    )
+
+
+def host_finding(
+    plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Machine, est: Estimate, on_cpu: bool
+) -> Finding:
+    """Host RAM per node (the offloaded states; on CPU, also what would be on the GPUs) against the node's."""
+    host = est.host_per_node
+    note = f"offloaded states x{cfg.host_buffer_factor:g}" if host else "nothing offloaded"
+    if on_cpu:
+        host += (est.gpu_total - est.gpu["cuda overhead"]) * machine.processes_per_node
+        note += "; training on CPU: the model states and activations live here too"
+    if machine.ram is None:
+        unknown = f"{note}; not checked: the target machine's RAM is not known here (give --ram GiB)"
+        return Finding("host_ram", "host RAM / node", fmt(host), "not given", "skip", unknown)
+    ok = host <= machine.ram
+    return Finding(
+        "host_ram",
+        "host RAM / node",
+        fmt(host),
+        fmt(machine.ram),
+        "ok" if ok else "fail",
+        note if ok else f"{note}. {host_advice(plan, shape, cfg, machine, est)}",
+    )
+
+
 def fit_findings(
     plan: Plan, shape: ModelShape, cfg: PreflightConfig, machine: Machine, on_cpu: bool
 ) -> tuple[Estimate, list[Finding]]:
     """Memory and disk rows. `on_cpu`: the run trains on the host (no GPU), so device memory is host RAM."""
     est = estimate(plan, shape, cfg, machine.dp, machine.processes_per_node)
-    parts = ", ".join(f"{k} {fmt(v)}" for k, v in est.gpu.items() if v)
-    z = plan.sharding
-    setup = (
-        f"ZeRO-{z.stage}"
-        + (" + optimizer offload" if z.offload_optimizer else "")
-        + (" + param offload" if z.offload_param else "")
-        if z.stage
-        else "no sharding"
-    )
-    rows = [
-        Finding(
-            "info",
-            "parameters",
-            f"{shape.params:,}",
-            "",
-            "info",
-            f"trainable {est.trainable:,}; {plan.adapter or 'full fine-tune'}; {setup} over "
-            f"{machine.dp} process(es); seq {plan.seq_len} x micro batch {plan.micro_batch}",
-        )
+    return est, [
+        params_finding(plan, shape, machine, est),
+        gpu_finding(plan, shape, cfg, machine, est),
+        host_finding(plan, shape, cfg, machine, est, on_cpu),
+        *disk_findings(plan, cfg, machine, est),
     ]
-    if machine.gpu_mem is None:
-        rows.append(
-            Finding(
-                "gpu_memory",
-                "GPU memory / GPU",
-                fmt(est.gpu_total),
-                machine.gpu_name,
-                "skip",
-                f"GPU checks skipped: no GPU visible. {parts}",
-            )
-        )
-    else:
-        usable = _usable_gpu(machine, cfg)
-        ok = est.gpu_total <= usable
-        note = parts if ok else f"{parts}. {gpu_advice(plan, shape, cfg, machine, est)}"
-        rows.append(
-            Finding(
-                "gpu_memory",
-                "GPU memory / GPU",
-                fmt(est.gpu_total),
-                f"{fmt(machine.gpu_mem)} x {machine.gpus_per_node} ({fmt(usable)} usable)",
-                "ok" if ok else "fail",
-                note,
-            )
-        )
-    host = est.host_per_node
-    host_note = f"offloaded states x{cfg.host_buffer_factor:g}" if host else "nothing offloaded"
-    if on_cpu:
-        host += (est.gpu_total - est.gpu["cuda overhead"]) * machine.processes_per_node
-        host_note += "; training on CPU: the model states and activations live here too"
-    if machine.ram is None:
-        note = f"{host_note}; not checked: the target machine's RAM is not known here (give --ram GiB)"
-        rows.append(Finding("host_ram", "host RAM / node", fmt(host), "not given", "skip", note))
-    else:
-        ok = host <= machine.ram
-        rows.append(
-            Finding(
-                "host_ram",
-                "host RAM / node",
-                fmt(host),
-                fmt(machine.ram),
-                "ok" if ok else "fail",
-                host_note if ok else f"{host_note}. {host_advice(plan, shape, cfg, machine, est)}",
-            )
-        )
-    return est, rows + disk_findings(plan, cfg, machine, est)
 
 
 def disk_findings(plan: Plan, cfg: PreflightConfig, machine: Machine, est: Estimate) -> list[Finding]:
@@ -309,9 +313,8 @@ def run_preflight(
                 def fits_memory(nodes: int) -> bool:
                     return machine.gpu_mem is None or _fits_gpu(plan, shape, cfg, machine, nodes) is not None
 
-                run, evals, time_rows = time_findings(
-                    plan, shape, cfg, machine, run_dir, config, est.trainable, timing, fits_memory
-                )
+                subject = Subject(plan, config, run_dir, shape, est.trainable)
+                run, evals, time_rows = time_findings(subject, cfg, machine, timing, fits_memory)
                 findings = rows + time_rows + findings[len(rows) :]
     report = Report(findings, est, run, evals)
     if console is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -156,119 +157,149 @@ class Budget:
     seconds: float
     gpu_hours: float
 
+    @classmethod
+    def of(cls, cfg: PreflightConfig) -> Budget:
+        return cls(cfg.max_days * 86400 if cfg.max_days else math.inf, cfg.max_gpu_hours or math.inf)
+
     def over(self, wall_seconds: float, gpus: int) -> bool:
         return wall_seconds > self.seconds or wall_seconds * gpus / 3600 > self.gpu_hours
 
+    def fits(self, rt: RunTime, evals: Mapping[str, Any] | None, planned_epochs: float) -> bool:
+        """A run timed as `rt`, with the time training waits for its evals, is within the budget."""
+        return not self.over(rt.total_seconds + training_waits(evals, rt, planned_epochs), rt.gpus)
 
-def time_findings(
-    plan: Plan,
-    shape: ModelShape,
-    cfg: PreflightConfig,
-    machine: Machine,
-    run_dir: Path,
-    config: Mapping[str, Any],
-    trainable: float,
-    timing: Timing,
-    fits_memory: Callable[[int], bool],
-) -> tuple[RunTime | None, dict[str, Any] | None, list[Finding]]:
-    """Time rows, and a refusal with the changes that fit when the run is over `max_days`/`max_gpu_hours`."""
-    gpu = _gpu(machine, cfg)
-    if gpu is None:
-        return (
-            None,
-            None,
-            [
-                Finding(
-                    "time",
-                    "time / run",
-                    "",
-                    machine.gpu_name,
-                    "skip",
-                    "not timed: no GPU of the table (a100-40gb, a100-80gb, h100, h200, l40s) given or detected; "
-                    "give --gpu-type or preflight.gpu_type",
-                )
-            ],
-        )
-    try:
-        work = workload(
-            plan, run_dir, timing.tokens_per_epoch, timing.tokenizer, cfg.count_sample_rows, timing.rows_per_epoch
-        )
-    except PreflightError as e:
-        return None, None, [Finding("time", "time / run", "", "", "skip", f"not timed: {e}")]
-    nodes, per_node = machine.nodes, machine.processes_per_node
-    gbps = machine.inter_node_gbps or cfg.inter_node_gbps
 
-    def timed(p: Plan, w: Workload, n: int) -> RunTime:
-        return run_time(p, shape, w, gpu, n, per_node, trainable, gbps)
+@dataclass(frozen=True)
+class Timer:
+    """The run-time model for one model on one kind of GPU and node: `timer(plan, workload, nodes)`."""
 
-    rt = timed(plan, work, nodes)
-    tokenizer = work.counter.tokenizer if work.counter is not None else None
-    evals, eval_rows = _eval_rows(config, run_dir, rt, shape, tokenizer, plan, per_node)
-    blocking = training_waits(evals, rt, plan.epochs)
-    if evals:
-        evals["training_blocked_seconds"] = blocking
+    shape: ModelShape
+    gpu: Gpu
+    per_node: int
+    trainable: float
+    gbps: float | None  # the network between nodes, when given; else the GPU's default
+
+    def __call__(self, plan: Plan, work: Workload, nodes: int) -> RunTime:
+        return run_time(plan, self.shape, work, self.gpu, nodes, self.per_node, self.trainable, self.gbps)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the time rows time: the recipe as read (`config`, in `run_dir`), its plan, its model's shape and
+    trainable parameters."""
+
+    plan: Plan
+    config: Mapping[str, Any]
+    run_dir: Path
+    shape: ModelShape
+    trainable: float
+
+
+def untimed(why: str, have: str = "") -> tuple[None, None, list[Finding]]:
+    return None, None, [Finding("time", "time / run", "", have, "skip", f"not timed: {why}")]
+
+
+def tokens_finding(plan: Plan, work: Workload) -> Finding:
     packing = f", packed {work.packing_efficiency:.1%} full" if work.packing_efficiency else ""
     trained = (
         f"{work.trainable:,.0f} trainable" if work.trainable is not None else "a total (the trainable share not known)"
     )
-    rows_note = f"{work.rows:,.0f} rows -> " if work.rows is not None else ""
+    rows = f"{work.rows:,.0f} rows -> " if work.rows is not None else ""
+    return Finding(
+        "info",
+        "tokens / epoch",
+        f"{work.tokens:,.0f}",
+        "",
+        "info",
+        f"{trained}; {rows}{work.sequences:,.0f} sequences of {plan.seq_len}{packing}; {work.how}",
+    )
+
+
+def epoch_finding(rt: RunTime, timer: Timer) -> Finding:
+    """Time per epoch: steps, the parts of a step, FLOPs per token, the network, the regime's error band."""
     network = (
         f"; nodes linked at {rt.inter_node_gbps:,.0f} Gb/s each"
-        + ("" if gbps else f" (the {gpu.key} default; --inter-node-gbps sets yours)")
+        + ("" if timer.gbps else f" (the {timer.gpu.key} default; --inter-node-gbps sets yours)")
         if rt.inter_node_gbps
         else ""
     )
     expected = rt.band.expect(rt.seconds_per_epoch)
     band = rt.band.describe() + (f", so expect {duration(expected[0])} to {duration(expected[1])}" if expected else "")
-    rows = [
-        Finding(
-            "info",
-            "tokens / epoch",
-            f"{work.tokens:,.0f}",
-            "",
-            "info",
-            f"{trained}; {rows_note}{work.sequences:,.0f} sequences of {plan.seq_len}{packing}; {work.how}",
-        ),
-        Finding(
-            "info",
-            "time / epoch",
-            duration(rt.seconds_per_epoch),
-            f"{rt.gpus} x {gpu.name}",
-            "info",
-            f"{rt.steps_per_epoch:,} steps x {rt.seconds_per_step:.2f} s ("
-            + ", ".join(f"{k} {v:.2f} s" for k, v in rt.step_parts.items())
-            + f"); {rt.flops_per_token / 1e9:,.1f} GFLOP per token{network}; published runs like this: {band}",
-        ),
-    ]
-    total = rt.total_seconds + blocking
-    gpu_hours = total * rt.gpus / 3600
-    need = f"{duration(total)}, {gpu_hours:,.0f} GPU-h"
-    price = timing.price or cfg.price_per_gpu_hour
-    if price:
-        need += f", ${gpu_hours * price:,.0f}"
-    budget = Budget(cfg.max_days * 86400 if cfg.max_days else math.inf, cfg.max_gpu_hours or math.inf)
-    have = " / ".join(
-        x
-        for x in (
-            f"{cfg.max_days:g} days" if cfg.max_days else "",
-            f"{cfg.max_gpu_hours:g} GPU-h" if cfg.max_gpu_hours else "",
-        )
-        if x
+    return Finding(
+        "info",
+        "time / epoch",
+        duration(rt.seconds_per_epoch),
+        f"{rt.gpus} x {timer.gpu.name}",
+        "info",
+        f"{rt.steps_per_epoch:,} steps x {rt.seconds_per_step:.2f} s ("
+        + ", ".join(f"{k} {v:.2f} s" for k, v in rt.step_parts.items())
+        + f"); {rt.flops_per_token / 1e9:,.1f} GFLOP per token{network}; published runs like this: {band}",
     )
-    over = budget.over(total, rt.gpus)
+
+
+def cost(seconds: float, gpus: int, price: float | None) -> str:
+    """Wall time, GPU-hours and, at a price, dollars."""
+    gpu_hours = seconds * gpus / 3600
+    return f"{duration(seconds)}, {gpu_hours:,.0f} GPU-h" + (f", ${gpu_hours * price:,.0f}" if price else "")
+
+
+def budget_given(cfg: PreflightConfig) -> str:
+    days = f"{cfg.max_days:g} days" if cfg.max_days else ""
+    hours = f"{cfg.max_gpu_hours:g} GPU-h" if cfg.max_gpu_hours else ""
+    return " / ".join(x for x in (days, hours) if x) or "no budget set"
+
+
+def run_note(plan: Plan, rt: RunTime, evals: Mapping[str, Any] | None, waits: float) -> str:
+    """The epochs, the time training waits for evals, and the error band over the whole run."""
     note = f"{plan.epochs:g} epochs"
-    if evals and blocking:
-        note += f" + {duration(blocking)} of training waiting for evals ({evals['mode']})"
+    if evals and waits:
+        note += f" + {duration(waits)} of training waiting for evals ({evals['mode']})"
     if expected := rt.band.expect(rt.total_seconds):
-        note += f"; by the band above, expect {duration(expected[0] + blocking)} to {duration(expected[1] + blocking)}"
+        note += f"; by the band above, expect {duration(expected[0] + waits)} to {duration(expected[1] + waits)}"
+    return note
 
-    def fits(r: RunTime) -> bool:
-        return not budget.over(r.total_seconds + training_waits(evals, r, plan.epochs), r.gpus)
 
+def time_findings(
+    subject: Subject, cfg: PreflightConfig, machine: Machine, timing: Timing, fits_memory: Callable[[int], bool]
+) -> tuple[RunTime | None, dict[str, Any] | None, list[Finding]]:
+    """Time rows, and a refusal with the changes that fit when the run is over `max_days`/`max_gpu_hours`."""
+    plan = subject.plan
+    gpu = _gpu(machine, cfg)
+    if gpu is None:
+        return untimed(
+            "no GPU of the table (a100-40gb, a100-80gb, h100, h200, l40s) given or detected; give --gpu-type or "
+            "preflight.gpu_type",
+            machine.gpu_name,
+        )
+    try:
+        work = workload(
+            plan,
+            subject.run_dir,
+            timing.tokens_per_epoch,
+            timing.tokenizer,
+            cfg.count_sample_rows,
+            timing.rows_per_epoch,
+        )
+    except PreflightError as e:
+        return untimed(str(e))
+    per_node = machine.processes_per_node
+    timer = Timer(subject.shape, gpu, per_node, subject.trainable, machine.inter_node_gbps or cfg.inter_node_gbps)
+    rt = timer(plan, work, machine.nodes)
+    tokenizer = work.counter.tokenizer if work.counter is not None else None
+    evals, eval_rows = _eval_rows(subject.config, subject.run_dir, rt, subject.shape, tokenizer, plan, per_node)
+    waits = training_waits(evals, rt, plan.epochs)
+    if evals:
+        evals["training_blocked_seconds"] = waits
+    budget = Budget.of(cfg)
+    total = rt.total_seconds + waits
+    over = budget.over(total, rt.gpus)
+    note = run_note(plan, rt, evals, waits)
     if over:
-        note += ". " + time_advice(plan, work, timed, fits, fits_memory, nodes, per_node, evals)
-    rows.append(Finding("time", "time / run", need, have or "no budget set", "fail" if over else "ok", note))
-    return rt, evals, rows + eval_rows
+        fits = partial(budget.fits, evals=evals, planned_epochs=plan.epochs)
+        note += ". " + time_advice(plan, work, timer, fits, fits_memory, machine.nodes, per_node, evals)
+    price = timing.price or cfg.price_per_gpu_hour
+    run = Finding("time", "time / run", cost(total, rt.gpus, price), budget_given(cfg), "fail" if over else "ok", note)
+    return rt, evals, [tokens_finding(plan, work), epoch_finding(rt, timer), run, *eval_rows]
 
 
 def scaled(work: Workload, share: float) -> Workload:
