@@ -184,7 +184,7 @@ def select(curation: Curation, spill: Spill, ledger: Ledger) -> tuple[np.ndarray
                     ledger.sources[spill.sources[index]],
                     reason,
                     where=f"spill row {index}",
-                    row=spill.get(index) if ledger.keeps_rows else None,
+                    row=spill.row(index).to_json() if ledger.keeps_rows else None,
                     detail=detail[0] if detail else "",
                 )
         stages[step.name] = np.bincount(sources[alive], minlength=len(ledger.sources)).tolist()

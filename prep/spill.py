@@ -14,10 +14,12 @@ import tempfile
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import orjson
+
+from prep.rows import Row
 
 BUCKETS = 256  # the write holds one bucket, 1/256 of the spill (35 MB at 4.5M rows)
 BUFFER = 1 << 20  # output pieces; syscalls are dear (7 us a pread on the bench machine)
@@ -83,12 +85,13 @@ class Spill:
                     f.flush()
             self._unflushed = False
 
-    def get(self, index: int) -> dict[str, Any]:
-        """One row, read back with one pread of exactly its line."""
+    def row(self, index: int) -> Row:
+        """The row spilled at `index`, read back with one pread of exactly its line: how every step that needs a
+        spilled row's text gets it."""
         self._flush()
         f = self._files[self.buckets[index]]
         assert f is not None
-        return orjson.loads(os.pread(f.fileno(), self.lengths[index], self.offsets[index]))
+        return Row(**orjson.loads(os.pread(f.fileno(), self.lengths[index], self.offsets[index])))
 
     def lines(self, kept: np.ndarray) -> Iterator[tuple[bytes, int]]:
         """The JSON lines of the `kept` rows (ascending positions) in output order, shuffled or not, joined in

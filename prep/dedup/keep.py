@@ -88,7 +88,7 @@ def duplicate_details(
     rows, partner, best = nearest_partners(pairs, similarity)
 
     def row_id(index: int) -> str:
-        return str(spill.get(int(index))["id"])
+        return spill.row(int(index)).id
 
     out = []
     for d, k, sim in zip(dropped.tolist(), kept.tolist(), to_kept.tolist(), strict=True):

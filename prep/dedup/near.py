@@ -133,7 +133,7 @@ class NearDedup(CorpusStep):
         return np.unique(pairs_all, axis=0)
 
     def shingles_at(self, spill: Spill, index: int) -> np.ndarray:
-        return self.shingle(Row(**spill.get(index)))
+        return self.shingle(spill.row(index))
 
     def find(self, alive: np.ndarray, spill: Spill) -> Found:
         """Verify the candidate pairs by their true Jaccard, join the verified ones into groups, keep the best

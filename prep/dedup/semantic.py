@@ -78,7 +78,7 @@ class SemanticDedup(CorpusStep):
         out = torch.empty((len(live), dim), dtype=dtype, device=device)
         step = 16 * self.config.batch_size
         for start in tqdm(range(0, len(live), step), desc="semantic embed", unit="block", disable=not self.progress):
-            texts = [prompt_text(Row(**spill.get(int(i)))) for i in live[start : start + step]]
+            texts = [prompt_text(spill.row(int(i))) for i in live[start : start + step]]
             out[start : start + len(texts)] = model.encode(
                 texts, batch_size=self.config.batch_size, convert_to_tensor=True, normalize_embeddings=True
             )

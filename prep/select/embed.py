@@ -182,7 +182,7 @@ class SentenceEmbedder:
         return None
 
     def transform(self, rows: np.ndarray) -> np.ndarray:
-        texts = [prompt_text(Row(**self.spill.get(int(i)))) for i in rows]
+        texts = [prompt_text(self.spill.row(int(i))) for i in rows]
         out = self.model.encode(texts, batch_size=self.config.batch_size, normalize_embeddings=True)
         return np.asarray(out, dtype=np.float32)
 

@@ -142,7 +142,7 @@ class Select(CorpusStep):
         if cfg is None or not len(live):
             return scores, ifd
         assert self.scorer_model is not None
-        rows = (Row(**spill.get(int(i))) for i in live)
+        rows = (spill.row(int(i)) for i in live)
         if cfg.kind == "ifd":
             scorer = IfdScorer.load(self.scorer_model, cfg.device, cfg.batch_size, cfg.max_tokens)
             ifd = scorer.score_rows(rows, len(live), self.progress)
@@ -162,7 +162,7 @@ class Select(CorpusStep):
         for c in tqdm(range(k), desc="select labels", unit="cluster", disable=not self.progress):
             members = live[clusters == c]
             pick = np.sort(rng.choice(members, size=min(LABEL_ROWS, len(members)), replace=False))
-            texts.append([prompt_text(Row(**spill.get(int(i)))) for i in pick])
+            texts.append([prompt_text(spill.row(int(i))) for i in pick])
         return cluster.labels(texts)
 
     def select(self, alive: np.ndarray, spill: Spill) -> list[Drop]:

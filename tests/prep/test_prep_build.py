@@ -21,6 +21,7 @@ from prep.cli import main
 from prep.config import MixtureConfig
 from prep.errors import PrepError
 from prep.pipeline import build, manifest_path
+from prep.rows import Row
 
 NO_CURATION = {"steps": []}  # these tests check the adapters exactly; tests/prep/test_curation*.py check curation
 
@@ -79,7 +80,7 @@ def test_parquet_reader_memory_does_not_grow_with_the_file(tmp_path, shared_data
 
 def test_spill_writes_each_kept_row_once_in_its_seeded_order(tmp_path, shared_data, monkeypatch):
     """Shuffled: every kept row exactly once, in the order of its seeded key (the same for the same seed,
-    another for another); unshuffled: in order, across read windows shorter than some rows. `get` reads any
+    another for another); unshuffled: in order, across read windows shorter than some rows. `row` reads any
     row back, and closing removes the files."""
     import numpy as np
 
@@ -88,14 +89,18 @@ def test_spill_writes_each_kept_row_once_in_its_seeded_order(tmp_path, shared_da
 
     monkeypatch.setattr(spill_module, "WINDOW", 4096)
     monkeypatch.setattr(spill_module, "BUFFER", 8192)
-    lines = [orjson.dumps(r) for r in orca_rows(shared_data)]
+    turns = (("system", "system_prompt"), ("human", "question"), ("gpt", "response"))
+    rows = [
+        Row(r["id"], "orca", None, None, [{"from": f, "value": r[k]} for f, k in turns]) for r in orca_rows(shared_data)
+    ]
+    lines = [orjson.dumps(row.to_json()) for row in rows]
     kept = np.flatnonzero(np.random.default_rng(0).random(len(lines)) < 0.7)
 
     def written(seed: int | None) -> list[bytes]:
         with Spill(tmp_path, shuffle_seed=seed) as spill:
             for i in range(0, len(lines), 100):
                 spill.extend(lines[i : i + 100], [i % 3] * len(lines[i : i + 100]))
-            assert all(spill.get(i) == orjson.loads(lines[i]) for i in range(0, len(lines), 37))
+            assert all(spill.row(i) == rows[i] for i in range(0, len(lines), 37))
             return b"".join(piece for piece, _ in spill.lines(kept)).splitlines()
 
     once, again, other = written(1), written(1), written(2)
