@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from prep.errors import PrepError
-from prep.paths import special_file
+from prep.paths import read_capped, special_file
 
 MAX_BYTES = 256 << 20  # a manifest lists every input file with its hash: megabytes, never gigabytes
 HINT = "give the OUT.manifest.json a `prep build` wrote"
@@ -20,13 +20,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     be a manifest (the data file given by mistake) and what is not a JSON object."""
     if what := special_file(path):
         raise PrepError(f"{path}: {what}; {HINT}")
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except OSError as e:
-        raise PrepError(f"{path}: cannot read ({e.strerror or e}); {HINT}") from e
-    if len(data) > MAX_BYTES:
-        raise PrepError(f"{path}: larger than {MAX_BYTES >> 20} MiB, so not a build manifest; {HINT}")
+    data = read_capped(path, MAX_BYTES, f"{MAX_BYTES >> 20} MiB, so not a build manifest", HINT)
     try:
         manifest = orjson.loads(data)
     except orjson.JSONDecodeError as e:

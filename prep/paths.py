@@ -156,6 +156,20 @@ def special_file(path: Path) -> str | None:
     return f"not a regular file ({FILE_TYPE_NAMES.get(stat.S_IFMT(mode), 'a special file')})"
 
 
+def read_capped(path: Path, limit: int, too_large: str, hint: str) -> bytes:
+    """The bytes of a file read whole (a config, a manifest), never more than `limit` + 1 of them: one that cannot
+    be read, or holds more than `limit` (`too_large` says how much that is and what it makes the file), is one
+    PrepError ending with `hint`."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise PrepError(f"{path}: cannot read ({e.strerror or e}); {hint}") from e
+    if len(data) > limit:
+        raise PrepError(f"{path}: larger than {too_large}; {hint}")
+    return data
+
+
 PIPE_NAMES = re.compile(r"/dev/stdin|/dev/fd/\d+|/proc/self/fd/\d+")  # a pipe the shell feeds: `-`, `<(...)`
 
 

@@ -11,7 +11,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from prep.errors import PrepError
-from prep.paths import refuse_special
+from prep.paths import read_capped, refuse_special
 
 MAX_BYTES = 1 << 20  # a mixture config or recipe is a few KB
 MAX_NODES = 100_000  # values after expanding aliases; the shipped configs have a few hundred
@@ -65,13 +65,7 @@ def _expanded_size(root: Node, limit: int) -> int:
 def load_yaml(path: Path) -> Any:
     """The YAML document in `path`, as plain dicts, lists and scalars. Raises PrepError with one line."""
     refuse_special(path, "YAML file")
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except OSError as e:
-        raise PrepError(f"{path}: cannot read: {e.strerror or e}") from e
-    if len(data) > MAX_BYTES:
-        raise PrepError(f"{path}: larger than {MAX_BYTES >> 10} KiB; a config is a few KB (is this the right file?)")
+    data = read_capped(path, MAX_BYTES, f"{MAX_BYTES >> 10} KiB (a config is a few KB)", "is this the right file?")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
