@@ -81,9 +81,10 @@ def eval_findings(
     usable = machine.gpu_mem * (1 - cfg.gpu_headroom)
     free = usable - resident
     ok = need <= free
+    left = f"leaving {fmt(free)}" if free >= 0 else f"{fmt(-free)} more than the GPU has: nothing is left"
     note = (
         f"same_node, score_from {how}: {what}; training keeps {fmt(resident)} of {fmt(usable)} usable per GPU "
-        f"between epochs (its activations are freed), leaving {fmt(free)}"
+        f"between epochs (its activations are freed), {left}"
     )
     if not ok:
         note += (
@@ -91,7 +92,7 @@ def eval_findings(
             + ("; score_from memory (hf backend), which needs no second copy" if how == "checkpoint" and plan.sharding.stage < 3 else "")
             + "; or more GPUs per node (the checkpoint's share shrinks)"
         )  # fmt: skip
-    return [Finding("eval_memory", "eval memory / GPU", fmt(need), f"{fmt(free)} free beside training",
+    return [Finding("eval_memory", "eval memory / GPU", fmt(need), f"{fmt(max(free, 0))} free beside training",
                     "ok" if ok else "fail", note)]  # fmt: skip
 
 

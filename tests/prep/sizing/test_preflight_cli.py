@@ -143,6 +143,12 @@ def test_same_node_eval_memory_is_stated_and_a_plan_that_cannot_fit_it_is_refuse
     assert "score_from memory (hf backend), which needs no second copy" in run.output
     assert "override: [eval_memory]" in run.output
 
+    # GPUs too small for training itself: nothing free, said in units (it printed '-4978339430 B free')
+    run = fit(tmp_path, full, "--gpus", "8", "--gpu-mem", "16", "--ram", "2048", "--disk", "4000", "--json")
+    row = next(f for f in json.loads(run.stdout)["findings"] if f["label"] == "eval memory / GPU")
+    assert row["status"] == "fail" and row["have"] == "0 B free beside training", row
+    assert "4.6 GiB more than the GPU has: nothing is left" in row["note"], row["note"]
+
 
 def test_a_queue_run_with_no_eval_gpus_is_warned(tmp_path):
     full = shipped("llama2-70b-merged.yml")
