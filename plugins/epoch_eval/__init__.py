@@ -70,26 +70,17 @@ class EpochEvalPlugin(BasePlugin):
 
     def pre_model_load(self, cfg) -> None:
         """Refuse, before hours of loading, a setup the chosen mode cannot serve."""
-        from plugins.epoch_eval.same_node import sharded
+        from plugins.epoch_eval.modes import MODES
 
         config = config_of(cfg)
-        if config.mode == "same_node" and config.score_from == "memory" and sharded(cfg, Path.cwd()):
-            raise ValueError(
-                "epoch_eval: score_from memory evaluates the in-memory model, but this run shards its weights over "
-                f"the ranks (deepspeed={cfg.get('deepspeed')}, fsdp={cfg.get('fsdp') or cfg.get('fsdp_config')}); "
-                "use score_from checkpoint (or auto)"
-            )
+        MODES[config.mode].refuse(config, cfg, Path.cwd())
         for d in [*config.include_path, *([config.task_data_dir] if config.task_data_dir else [])]:
             if not Path(d).is_dir():
                 raise FileNotFoundError(f"epoch_eval: directory {d} (include_path / task_data_dir) does not exist")
-        if config.mode == "slurm":
-            from evals.slurm import check_template
-
-            check_template(config.slurm, Path(cfg.output_dir))
 
     def add_callbacks_post_trainer(self, cfg, trainer) -> list:
         from plugins.epoch_eval.callback import EpochEvalCallback
-        from plugins.epoch_eval.same_node import score_from
+        from plugins.epoch_eval.modes.same_node import score_from
 
         show_progress()  # again, now that the callback's modules (and their loggers) exist
         config = config_of(cfg)

@@ -1,5 +1,6 @@
-"""The Trainer callback: at each epoch end make sure a checkpoint is saved, then score it (same_node) or hand it
-to `evals watch` (queue) or Slurm (slurm), as the mode table (prep/sizing/eval_modes.py) says.
+"""The Trainer callback: at each epoch end make sure a checkpoint is saved, then hand it to the mode (modes/):
+scored here (same_node), or given to `evals watch` (queue) or Slurm (slurm), as the mode table
+(prep/sizing/eval_modes.py) says.
 
 The epoch end is recognised by step: `on_epoch_end` (before the save) notes the step and records the epoch in
 eval_reports/training.json; the `on_save` at that step is the epoch's (the Trainer's `state.epoch` there is
@@ -23,18 +24,17 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from evals import queue, report, slurm, training
+from evals import report, training
 from evals.errors import EvalsError
-from evals.jobs import failed_report, job_path, run_in_subprocess
-from evals.runner import task_manager
+from evals.jobs import failed_report
 from evals.spec import EvalJob
 from evals.status import held_checkpoints
-from evals.trackers import Trackers, from_trainer, log_in_child, scores
+from evals.trackers import Trackers, from_trainer
 from plugins.epoch_eval.args import EpochEvalConfig
-from plugins.epoch_eval.in_memory import evaluate_in_memory
+from plugins.epoch_eval.modes import MODES
+from plugins.epoch_eval.modes.same_node import GpuMemory, measure
 from plugins.epoch_eval.ranks import Ranks
 from plugins.epoch_eval.retention import rotate
-from plugins.epoch_eval.same_node import GpuMemory, Unfit, measure, sized, weights_bytes
 from plugins.epoch_eval.waits import Waiter
 
 LOG = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ def eval_job(
         model_args["peft"] = checkpoint
     if epoch > 0 and (Path(checkpoint) / "tokenizer_config.json").is_file():
         model_args.setdefault("tokenizer", checkpoint)  # the tokenizer training used
+    mode = MODES[config.mode]
     return EvalJob(
         output_dir=output_dir,
         epoch=epoch,
@@ -74,8 +75,8 @@ def eval_job(
         model_args=model_args,
         mode=config.mode,
         settings=config.settings(),
-        slurm=config.slurm if config.mode == "slurm" else None,
-        trackers=trackers if config.mode != "same_node" else None,  # same_node: the training process logs
+        trackers=trackers if mode.children_log else None,
+        **mode.job_fields(config),
     )
 
 
@@ -101,10 +102,10 @@ class EpochEvalCallback(TrainerCallback):
         self.score_from = score_from  # same_node: memory or checkpoint
         self.trainer = trainer
         self.ranks = Ranks(self.output_dir, config.remind_s)
-        self.waiter = Waiter(config, self.output_dir)
+        self.mode = MODES[config.mode](self)
+        self.waiter = Waiter(config, self.mode)
         self.trackers = Trackers()
         self._epoch_end: tuple[int, int] | None = None  # (global_step, epoch) of the last epoch end
-        self._manager = None
         # the Trainer would rotate before any callback sees the save: the limit is ours from here on
         self.save_total_limit = trainer.args.save_total_limit
         trainer.args.save_total_limit = None
@@ -134,9 +135,10 @@ class EpochEvalCallback(TrainerCallback):
             step, epoch = self._epoch_end
             self._epoch_end = None
             checkpoint = self._checkpoint(step)
-            describe = f"scoring epoch {epoch}" if self.config.mode == "same_node" else f"handing epoch {epoch} over"
             self._rank0(
-                f"save-{step}", describe, lambda gpus: self._score(state, epoch, step, checkpoint, kwargs, gpus)
+                f"save-{step}",
+                self.mode.describe(epoch),
+                lambda gpus: self._score(state, epoch, step, checkpoint, kwargs, gpus),
             )
         elif args.should_save and self.ranks.main:
             self._rotate(state)
@@ -147,12 +149,11 @@ class EpochEvalCallback(TrainerCallback):
 
     # ---- what rank 0 does ----------------------------------------------------------------------------------
     def _rank0(self, what: str, describe: str, work: Callable[[list[GpuMemory]], Any], measured: bool = True) -> None:
-        gpus = measure() if measured and self.config.mode == "same_node" and self.score_from == "checkpoint" else []
+        gpus = measure() if measured and self.mode.measures_gpus else []
         self.ranks.rank0_does(what, describe, lambda: work(gpus))
 
     def _start(self, state, kwargs: dict[str, Any], gpus: list[GpuMemory]) -> None:
-        if self.config.mode == "queue":
-            queue.create(self.output_dir)  # marks the directory as a run for `evals watch`
+        self.mode.start()
         self.trackers = from_trainer(self.trainer)
         record = training.load(self.output_dir)
         record = training.TrainingRecord(
@@ -181,16 +182,10 @@ class EpochEvalCallback(TrainerCallback):
         if record is not None:
             record.epochs[epoch] = training.EpochEnd(global_step=step, checkpoint=self._checkpoint(step))
             training.save(self.output_dir, record)
-        if self.config.mode in ("queue", "slurm"):  # room for this epoch's checkpoint among the held ones
-            self.waiter.room(self.config.max_pending_checkpoints)
+        self.mode.make_room()
 
     def _end(self) -> None:
-        if self.config.mode == "queue":
-            queue.mark_training_done(self.output_dir)
-        if self.config.mode == "slurm" and self.config.slurm.wait_at_end:
-            self.waiter.all_scored(
-                lambda: self.config.eval_base_model and not report.report_path(self.output_dir, 0).is_file()
-            )
+        self.mode.end()
 
     def _checkpoint(self, step: int) -> str:
         return str(Path(self.output_dir) / f"checkpoint-{step}")
@@ -205,22 +200,18 @@ class EpochEvalCallback(TrainerCallback):
                 done = None
             if done is not None and done["status"] == "ok" and report.same_settings(done, self.config):
                 return True
-        if self.config.mode == "same_node":
-            return False
-        from evals.status import epochs
-
-        return any(r.epoch == epoch and r.held for r in epochs(self.output_dir, query=self.config.mode == "slurm"))
+        return self.mode.held(epoch)
 
     def _lost(self, epoch: int, step: int, checkpoint: str) -> None:
         """A recorded epoch whose checkpoint is gone before it was scored: a failed report says so (never silent)."""
         if report.report_path(self.output_dir, epoch).is_file():
             return
-        job = self._job(epoch, step, checkpoint)
+        job = self.job(epoch, step, checkpoint)
         error = FileNotFoundError(f"{checkpoint} was removed before its eval ran: epoch {epoch} cannot be scored")
         LOG.error("epoch_eval: %s", error)
         failed_report(job, error, time.time(), where={"name": "training", "job_id": "-"})
 
-    def _job(self, epoch: int, step: int, checkpoint: str) -> EvalJob:
+    def job(self, epoch: int, step: int, checkpoint: str) -> EvalJob:
         return eval_job(
             self.config,
             output_dir=self.output_dir,
@@ -237,85 +228,8 @@ class EpochEvalCallback(TrainerCallback):
         self, state, epoch: int, step: int, checkpoint: str, kwargs: dict[str, Any], gpus: list[GpuMemory]
     ) -> None:
         LOG.info("epoch_eval: epoch %d (step %d), %s mode, %s", epoch, step, self.config.mode, checkpoint)
-        if self.config.mode == "queue":
-            self._clear_old_jobs(epoch)
-            LOG.info("epoch_eval: queued %s", queue.enqueue(self._job(epoch, step, checkpoint)))
-        elif self.config.mode == "slurm":
-            try:
-                slurm.submit(self._job(epoch, step, checkpoint).save(job_path(self.output_dir, epoch)))
-            except EvalsError as exc:  # the job file keeps the refusal; reconcile retries it
-                LOG.error(
-                    "epoch_eval: epoch %d: %s; training goes on, and the job is submitted again "
-                    "whenever training looks at its evals (until the refusals span %.0f min)",
-                    epoch,
-                    exc,
-                    slurm.SBATCH_PATIENCE_S / 60,
-                )
-        else:
-            result = self._same_node(state, epoch, step, checkpoint, kwargs, gpus)
-            self._log(state, result)
-            if result["status"] != "ok" and self.config.stop_on_failure:
-                raise SystemExit(
-                    f"epoch_eval: epoch {epoch} eval {result['status']} (stop_on_failure is set); "
-                    f"see {report.report_path(self.output_dir, epoch)}"
-                )
+        self.mode.hand_over(state, epoch, step, checkpoint, kwargs, gpus)
         self._rotate(state)
-
-    def _same_node(
-        self, state, epoch: int, step: int, checkpoint: str, kwargs: dict[str, Any], gpus: list[GpuMemory]
-    ) -> dict:
-        """The in-memory model when it holds this epoch's weights and the run allows it, else the checkpoint in
-        a child process sized to the free memory."""
-        if self.score_from == "memory" and step == state.global_step:
-            return self._in_memory(epoch, step, checkpoint, kwargs["model"], kwargs["processing_class"])
-        job = self._job(epoch, step, checkpoint)
-        path = job.save(job_path(self.output_dir, epoch))
-        started = time.time()
-        try:
-            model_args, how = sized(
-                job.model_args, job.settings.backend, gpus, weights_bytes(job.model_args["pretrained"])
-            )
-        except Unfit as exc:
-            LOG.error("epoch_eval: epoch %d cannot be scored on this node: %s", epoch, exc)
-            return report.read(failed_report(job, exc, started, where={"name": "same_node", "job_id": "-"}))
-        LOG.info("epoch_eval: epoch %d: %s", epoch, how)
-        job.model_args = model_args
-        job.save(path)
-        result = run_in_subprocess(path)
-        assert result is not None  # nothing can take a same_node job away
-        return result
-
-    def _in_memory(self, epoch: int, step: int, checkpoint: str, model, tokenizer) -> dict:
-        started = time.time()
-        if self._manager is None:  # indexing lm-eval's task files takes seconds: once per run
-            self._manager = task_manager(self.config)
-        tasks = evaluate_in_memory(model, tokenizer, self.config, self._manager)
-        built = report.build(
-            epoch=epoch,
-            global_step=step,
-            checkpoint=checkpoint,
-            mode="same_node",
-            settings=self.config,
-            tasks=tasks,
-            started=started,
-            dtype=str(model.dtype).removeprefix("torch."),
-            output_dir=self.output_dir,
-            where={"name": "same_node", "job_id": "in memory"},
-        )
-        LOG.info("epoch_eval: wrote %s", report.write(self.output_dir, built))
-        return built
-
-    def _log(self, state, result: dict) -> None:
-        """Scores into the trainer's history (trainer_state.json) and the trackers, at the epoch's own step."""
-        state.log_history.append({**scores(result), "epoch": result["epoch"], "step": result["global_step"]})
-        log_in_child(self.trackers, report.report_path(self.output_dir, result["epoch"]), label="training")
-
-    def _clear_old_jobs(self, epoch: int) -> None:
-        """A re-queued epoch (its earlier eval failed or went unscored): its old job files go, so it has one row."""
-        for state_dir in ("done", "failed"):
-            old = queue.queue_dir(self.output_dir, state_dir) / f"epoch_{epoch}.json"
-            old.unlink(missing_ok=True)
-            (old.parent / f"{old.name}.reason.txt").unlink(missing_ok=True)
 
     def _rotate(self, state) -> None:
         rotate(self.output_dir, self.save_total_limit, state.best_model_checkpoint, held_checkpoints(self.output_dir))

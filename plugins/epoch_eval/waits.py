@@ -10,17 +10,14 @@ Runs on rank 0 only; the other ranks wait for its verdict on a file (ranks.py).
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 
-from evals import queue, report, slurm
-from evals.errors import EvalsError
-from evals.jobs import failed_report, job_path
-from evals.spec import EvalJob
-from evals.status import EpochStatus, epochs
+from evals import report
+from evals.jobs import failed_report
+from evals.status import EpochStatus
 from plugins.epoch_eval.args import EpochEvalConfig
+from plugins.epoch_eval.modes.base import Mode
 from plugins.epoch_eval.ranks import elapsed
 
 LOG = logging.getLogger(__name__)
@@ -35,28 +32,18 @@ def _held(rows: list[EpochStatus]) -> list[EpochStatus]:
     return [r for r in rows if r.held]
 
 
-def unblock_hint(config: EpochEvalConfig, output_dir: str) -> str:
-    if config.mode == "queue":
-        return (
-            f"start `evals watch {output_dir}` on GPUs that see this directory (or train with "
-            "epoch_eval.mode: same_node to score on this node between epochs)"
-        )
-    return f"`evals status {output_dir}` shows the Slurm jobs (squeue for why they are pending)"
-
-
 class Waiter:
-    def __init__(self, config: EpochEvalConfig, output_dir: str) -> None:
+    def __init__(self, config: EpochEvalConfig, mode: Mode) -> None:
         self.config = config
-        self.output_dir = output_dir
+        self.mode = mode  # what holds the evals, and how to take one back
 
     def until(self, done: Callable[[list[EpochStatus]], bool], what: str) -> None:
         """Poll the evals until `done(rows of the held epochs)`; say so now and every remind_s; apply max_wait."""
         began = time.monotonic()
         said = None
         while True:
-            if self.config.mode == "slurm":
-                slurm.reconcile(self.output_dir)
-            held = _held(epochs(self.output_dir, query=self.config.mode == "slurm"))
+            self.mode.refresh()
+            held = _held(self.mode.statuses())
             if done(held):
                 if said is not None:
                     LOG.info("epoch_eval: the wait %s ended after %s", what, elapsed(time.monotonic() - began))
@@ -81,7 +68,7 @@ class Waiter:
         )
         return (
             f"epoch_eval: training waits {what}: {len(held)} eval(s) not finished [{states}]; "
-            f"{unblock_hint(self.config, self.output_dir)}. Waited {elapsed(waited)} so far{bound}."
+            f"{self.mode.unblock_hint()}. Waited {elapsed(waited)} so far{bound}."
         )
 
     def give_up(self, held: list[EpochStatus], what: str, waited: float) -> None:
@@ -89,7 +76,7 @@ class Waiter:
             raise WaitedTooLong(
                 f"epoch_eval: waited {elapsed(waited)} (max_wait) {what}; evals not finished: "
                 + ", ".join(f"epoch {r.epoch} {r.state}" for r in held)
-                + f". {unblock_hint(self.config, self.output_dir)}, then resume training "
+                + f". {self.mode.unblock_hint()}, then resume training "
                 "(auto_resume_from_checkpoints: true): the epochs without a report are scored first"
             )
         withdrawn = [r.epoch for r in held if self.withdraw(r, waited)]
@@ -108,20 +95,8 @@ class Waiter:
         reason = RuntimeError(
             f"unscored: no eval started within max_wait ({elapsed(waited)}); training went on (on_max_wait: continue)"
         )
-        if self.config.mode == "queue":
-            pending = queue.queue_dir(self.output_dir, "pending") / f"epoch_{row.epoch}.json"
-            try:
-                job = EvalJob.load(pending)
-                queue.file_failed(self.output_dir, pending, str(reason), row.epoch)
-            except (EvalsError, OSError):
-                return False  # claimed by a watcher meanwhile: it runs
-        else:
-            if row.state != "queued":
-                return False
-            job = EvalJob.load(job_path(self.output_dir, row.epoch))
-            if job.submissions and (scancel := shutil.which("scancel")):
-                subprocess.run([scancel, job.submissions[-1].job_id], capture_output=True, check=False)
-        if report.report_path(self.output_dir, row.epoch).is_file():
+        job = self.mode.withdraw(row, str(reason))
+        if job is None or report.report_path(job.output_dir, row.epoch).is_file():
             return False
         failed_report(job, reason, time.time(), where={"name": "withdrawn", "job_id": "-"})
         return True

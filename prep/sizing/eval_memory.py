@@ -29,12 +29,12 @@ from prep.sizing.plan import Plan
 from prep.sizing.shape import ModelShape
 
 EVAL_SEQ = 2048  # tokens of the longest request: MMLU 5-shot and HellaSwag 10-shot contexts stay under this
-MIN_CACHE = 1 * GiB  # the plugin's own floor (plugins/epoch_eval/same_node.py MIN_CACHE)
+MIN_CACHE = 1 * GiB  # the plugin's own floor (plugins/epoch_eval/modes/same_node.py MIN_CACHE)
 EVAL_WEIGHT_BYTES = 2  # the checkpoint is loaded in bf16
 
 
 def score_from(plan: Plan, block: Mapping[str, Any]) -> str:
-    """memory or checkpoint, as the plugin chooses (plugins/epoch_eval/same_node.py score_from)."""
+    """memory or checkpoint, as the plugin chooses (plugins/epoch_eval/modes/same_node.py score_from)."""
     asked = str(block.get("score_from") or "auto")
     if asked != "auto":
         return asked

@@ -66,7 +66,7 @@ def test_full_fine_tune_vllm_job_args_are_vllm_parameters():
     each that ZeRO-3 with optimizer offload leaves free between epochs)."""
     import socket
 
-    from plugins.epoch_eval.same_node import GiB, GpuMemory, sized
+    from plugins.epoch_eval.modes.same_node import GiB, GpuMemory, sized
 
     node = [GpuMemory(socket.gethostname(), i, 58 * GiB, 80 * GiB) for i in range(8)]
     params, engine = vllm_init()

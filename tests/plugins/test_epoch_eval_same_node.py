@@ -10,7 +10,7 @@ from typing import get_args
 import pytest
 
 from plugins.epoch_eval.args import EpochEvalConfig
-from plugins.epoch_eval.same_node import CHILD_OVERHEAD, MIN_CACHE, GiB, GpuMemory, Unfit, sized
+from plugins.epoch_eval.modes.same_node import CHILD_OVERHEAD, MIN_CACHE, GiB, GpuMemory, Unfit, sized
 from prep.sizing.eval_modes import MODES, ModeName
 
 HOST = socket.gethostname()

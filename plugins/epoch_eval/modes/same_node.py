@@ -20,11 +20,18 @@ import gc
 import logging
 import math
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evals import report
+from evals.jobs import failed_report, job_path, run_in_subprocess
+from evals.runner import task_manager
+from evals.trackers import log_in_child, scores
 from plugins.epoch_eval.args import EpochEvalConfig
+from plugins.epoch_eval.in_memory import evaluate_in_memory
+from plugins.epoch_eval.modes.base import Mode
 from prep.sizing.plan import read_deepspeed
 
 LOG = logging.getLogger(__name__)
@@ -126,3 +133,90 @@ def sized(
             "GPUs, or score_from: memory for an adapter run"
         )
     return args, f"{how}; {free_line}"
+
+
+class SameNode(Mode):
+    name = "same_node"
+    children_log = False  # the training process logs the scores, into its own trackers
+
+    def __init__(self, run) -> None:
+        super().__init__(run)
+        self._manager = None
+
+    @classmethod
+    def refuse(cls, config: EpochEvalConfig, cfg: Any, run_dir: Path) -> None:
+        if config.score_from == "memory" and sharded(cfg, run_dir):
+            raise ValueError(
+                "epoch_eval: score_from memory evaluates the in-memory model, but this run shards its weights over "
+                f"the ranks (deepspeed={cfg.get('deepspeed')}, fsdp={cfg.get('fsdp') or cfg.get('fsdp_config')}); "
+                "use score_from checkpoint (or auto)"
+            )
+
+    @property
+    def measures_gpus(self) -> bool:
+        return self.run.score_from == "checkpoint"
+
+    def describe(self, epoch: int) -> str:
+        return f"scoring epoch {epoch}"
+
+    def held(self, epoch: int) -> bool:
+        return False  # nothing runs elsewhere: an epoch without its report is scored again
+
+    def make_room(self) -> None:
+        """Nothing is held: each epoch is scored before training goes on."""
+
+    def hand_over(self, state, epoch, step, checkpoint, kwargs, gpus) -> None:
+        result = self._score(state, epoch, step, checkpoint, kwargs, gpus)
+        self._log(state, result)
+        if result["status"] != "ok" and self.run.config.stop_on_failure:
+            raise SystemExit(
+                f"epoch_eval: epoch {epoch} eval {result['status']} (stop_on_failure is set); "
+                f"see {report.report_path(self.run.output_dir, epoch)}"
+            )
+
+    def _score(self, state, epoch: int, step: int, checkpoint: str, kwargs: dict, gpus: list[GpuMemory]) -> dict:
+        """The in-memory model when it holds this epoch's weights and the run allows it, else the checkpoint in
+        a child process sized to the free memory."""
+        if self.run.score_from == "memory" and step == state.global_step:
+            return self._in_memory(epoch, step, checkpoint, kwargs["model"], kwargs["processing_class"])
+        job = self.run.job(epoch, step, checkpoint)
+        path = job.save(job_path(self.run.output_dir, epoch))
+        started = time.time()
+        try:
+            model_args, how = sized(
+                job.model_args, job.settings.backend, gpus, weights_bytes(job.model_args["pretrained"])
+            )
+        except Unfit as exc:
+            LOG.error("epoch_eval: epoch %d cannot be scored on this node: %s", epoch, exc)
+            return report.read(failed_report(job, exc, started, where={"name": "same_node", "job_id": "-"}))
+        LOG.info("epoch_eval: epoch %d: %s", epoch, how)
+        job.model_args = model_args
+        job.save(path)
+        result = run_in_subprocess(path)
+        assert result is not None  # nothing can take a same_node job away
+        return result
+
+    def _in_memory(self, epoch: int, step: int, checkpoint: str, model, tokenizer) -> dict:
+        started = time.time()
+        if self._manager is None:  # indexing lm-eval's task files takes seconds: once per run
+            self._manager = task_manager(self.run.config)
+        tasks = evaluate_in_memory(model, tokenizer, self.run.config, self._manager)
+        built = report.build(
+            epoch=epoch,
+            global_step=step,
+            checkpoint=checkpoint,
+            mode="same_node",
+            settings=self.run.config,
+            tasks=tasks,
+            started=started,
+            dtype=str(model.dtype).removeprefix("torch."),
+            output_dir=self.run.output_dir,
+            where={"name": "same_node", "job_id": "in memory"},
+        )
+        LOG.info("epoch_eval: wrote %s", report.write(self.run.output_dir, built))
+        return built
+
+    def _log(self, state, result: dict) -> None:
+        """Scores into the trainer's history (trainer_state.json) and the trackers, at the epoch's own step."""
+        state.log_history.append({**scores(result), "epoch": result["epoch"], "step": result["global_step"]})
+        log_in_child(self.run.trackers, report.report_path(self.run.output_dir, result["epoch"]), label="training")
