@@ -49,7 +49,7 @@ def user_errors(group: CommandGroup, debug: bool) -> Iterator[None]:
     under `debug`); Ctrl-C as 130 and, when the group catches signals, SIGTERM as 143. Usage errors pass to
     click, which prints them with the usage."""
     try:
-        with signals_as_exceptions() if group.catch_signals else nullcontext():
+        with signals_as_exceptions(until_exit=group.exit_hard) if group.catch_signals else nullcontext():
             yield
     except click.UsageError:
         raise

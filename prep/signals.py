@@ -3,7 +3,9 @@ up on the way out; a second signal while that runs is ignored rather than cuttin
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
@@ -21,19 +23,38 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt()
 
 
+Handler = Callable[[int, FrameType | None], None]
+
+
 @contextmanager
-def handling(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
-    """SIGINT and SIGTERM go to `handler` inside the block; the handlers before it come back after it."""
+def handling(handler: Handler, then: Handler | None = None) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `handler` inside the block; after it, to `then` if the block completed (with
+    no gap between the two), else to the handlers from before it."""
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    completed = False
     try:
         yield
+        completed = True
     finally:
         for s, previous in old.items():
-            signal.signal(s, previous)
+            signal.signal(s, then if completed and then is not None else previous)
 
 
-def signals_as_exceptions() -> AbstractContextManager[None]:
-    return handling(_raise)
+def _done(signum: int, frame: FrameType | None) -> None:
+    """The command's work is done and the process only exits: a signal now ends it with the command's 0
+    (Python's default would end it 'killed' with every output already complete)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, RuntimeError, ValueError):  # a closed pipe; a flush the signal itself interrupted
+        pass
+    os._exit(0)
+
+
+def signals_as_exceptions(until_exit: bool = False) -> AbstractContextManager[None]:
+    """Signals as exceptions inside the block. `until_exit` (a console script, which ends after the block):
+    once the block has completed, a signal ends the process with status 0 rather than killing it."""
+    return handling(_raise, then=_done if until_exit else None)
 
 
 def worker_signals() -> None:

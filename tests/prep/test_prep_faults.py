@@ -134,6 +134,37 @@ def test_faults_at_random_points_leave_the_previous_output_intact(tmp_path, shar
     print(f"full build {full:.1f}s; faulted runs (kind, delay s, exit): {runs}")
 
 
+AFTER_THE_WORK = """
+import os, signal, sys, time
+from prep.signals import signals_as_exceptions
+
+with signals_as_exceptions(until_exit=sys.argv[1] == "console"):
+    print("wrote out.jsonl")  # buffered: stdout is a pipe
+os.kill(os.getpid(), int(sys.argv[2]))  # the interpreter exiting after the command, as slow as it likes
+time.sleep(30)
+print("exited normally")
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_after_the_work_is_done_ends_the_console_script_with_0(tmp_path, signum):
+    """The window the random faults found: `prep build` has written everything and the process only exits.
+    A console script then ends with its command's 0 and what it printed; in another caller the handlers from
+    before come back (there, Python's default: the process is killed by the signal)."""
+    script = tmp_path / "after.py"
+    script.write_text(AFTER_THE_WORK)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run(caller: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, script, caller, str(int(signum))], env=env, capture_output=True,
+                              text=True, timeout=EXIT_WITHIN_S)  # fmt: skip
+
+    console = run("console")
+    assert (console.returncode, console.stdout) == (0, "wrote out.jsonl\n"), console
+    library = run("library")
+    assert library.returncode != 0 and "exited normally" not in library.stdout, library
+
+
 DIES_MID_RESULT = """
 import os, signal, struct
 import orjson
