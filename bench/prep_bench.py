@@ -176,10 +176,10 @@ def select_stage(shared: Path, work: Path, rows: int, seed: int) -> None:
             alive = np.zeros(rows, dtype=bool)
             alive[:n] = True
             t = time.perf_counter()
-            step.select(alive, spill)
+            step.run(alive, spill)
             seconds = time.perf_counter() - t
             tracemalloc.start()  # again, traced (tracing slows it down several times)
-            step.select(alive, spill)
+            step.run(alive, spill)
             figures.append((n, seconds, tracemalloc.get_traced_memory()[1]))
             tracemalloc.stop()
     report = step.report()

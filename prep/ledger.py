@@ -32,6 +32,11 @@ class Ledger:
                 line = orjson.dumps({**record, "row": None, "detail": f"{detail} (row not written: {e})"})
             self._dropped_out.write(line + b"\n")
 
+    def keep(self, rows: list[int]) -> None:
+        """What the build keeps, per source (by index)."""
+        for name, n in zip(self.sources, rows, strict=True):
+            self.kept[name] += n
+
     def per_source(self) -> dict[str, dict[str, Any]]:
         out = {}
         for s in self.read:

@@ -1,18 +1,13 @@
 """Row lengths, in tokens when a tokenizer is set, else characters: counted once per row for the length
-filter and for the manifest's distribution of the kept rows per source."""
+filter and for the manifest's distribution of the kept rows per source (prep/stats/lengths.py)."""
 
 from __future__ import annotations
 
-from array import array
 from typing import Any
-
-import numpy as np
 
 from prep.errors import PrepError
 from prep.rows import Row
 from prep.text import response_text
-
-PERCENTILES = (1, 10, 50, 90, 99)
 
 
 class TokenCounter:
@@ -20,6 +15,7 @@ class TokenCounter:
     the length filter and the length statistics tokenize each row once."""
 
     def __init__(self, tokenizer: str | None) -> None:
+        self.name = tokenizer  # a hub id or a local directory, as the config gives it
         self.unit = "tokens" if tokenizer else "chars"
         self.libraries = ("transformers", "tokenizers") if tokenizer else ()
         self._tok = None
@@ -51,33 +47,3 @@ class TokenCounter:
             counts = (len(ids[0]), len(ids[1]))
         row.memo["lengths"] = counts
         return counts
-
-
-class LengthStats:
-    def __init__(self, counter: TokenCounter) -> None:
-        self.counter = counter
-        self.total = array("i")
-
-    def featurize(self, rows: list[Row]) -> list[int]:
-        """In the worker, where the length filter has just counted the row (tokenizing is the costly part)."""
-        return [sum(self.counter.prompt_response(row)) for row in rows]
-
-    def observe(self, totals: list[int]) -> None:
-        self.total.extend(totals)
-
-    def report(self, kept: np.ndarray, source: np.ndarray, names: list[str]) -> dict[str, Any]:
-        lengths = np.frombuffer(self.total, dtype=np.int32)[kept]
-        out: dict[str, Any] = {"unit": self.counter.unit}
-        for i, name in enumerate(names):
-            x = lengths[source[kept] == i]
-            if len(x) == 0:
-                out[name] = {"rows": 0}
-                continue
-            out[name] = {
-                "rows": len(x),
-                "total": int(x.sum()),
-                "mean": round(float(x.mean()), 1),
-                "max": int(x.max()),
-                **{f"p{p}": int(v) for p, v in zip(PERCENTILES, np.percentile(x, PERCENTILES), strict=True)},
-            }
-        return out

@@ -101,7 +101,7 @@ class Mixture(CorpusStep):
             parts.append(labels[field][value])
         return "/".join(reversed(parts))
 
-    def select(self, alive: np.ndarray, spill: Spill) -> list[tuple[int, str]]:
+    def run(self, alive: np.ndarray, spill: Spill) -> list[tuple[int, str]]:
         priority = np.random.default_rng(self.seed).random(len(alive))  # lower goes first
         source = np.frombuffer(spill.sources, dtype=np.uint16)
         names = {n: i for i, n in enumerate(self.sources)}

@@ -104,14 +104,6 @@ class Outputs:
         if os.path.lexists(path):
             self._removed.append(path)
 
-    def written(self, path: Path) -> Path:
-        """The temp file that holds what was written for `path` so far (flushed), to read it before the commit."""
-        for target, tmp, f in self._staged:
-            if target == path:
-                f.flush()
-                return tmp
-        raise KeyError(path)
-
     def commit(self) -> None:
         for _, _, f in self._staged:
             f.flush()

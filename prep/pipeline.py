@@ -1,7 +1,8 @@
-"""`prep build` as four stages: read (sources -> adapted rows, in batches) -> screen (row filters and the
-corpus steps' per-row work, in worker processes; survivors spilled into shuffle buckets) -> select (corpus
-steps drop rows of the whole corpus) -> write. The steps and their order come from the config's
-`curation.steps` (see prep/steps.py); every row read is counted kept or dropped with its reason."""
+"""`prep build` as five stages: read (sources -> adapted rows, in batches) -> screen (row filters and the
+corpus steps' per-row work, in worker processes; survivors spilled into shuffle buckets) -> corpus (corpus
+steps drop rows of the whole corpus; the statistics measure what is left) -> write -> commit (the manifest
+and data card beside the output, every file replaced together). The steps and their order come from the
+config's `curation.steps` (see prep/steps.py); every row read is counted kept or dropped with its reason."""
 
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ from prep.rows import MalformedRow, Row
 from prep.screen import Screen, Screened, Screening, default_workers
 from prep.spill import Spill
 from prep.steps import DEDUPS
-from prep.tokens import manifest_tokens
 from prep.workdir import WorkDir, sweep_stale
 
 BATCH = 1024  # rows per screening batch: large enough to amortize a round trip to a worker
@@ -156,8 +156,7 @@ def keep(batch: Batch, screened: Screened, curation: Curation, ledger: Ledger, s
             detail=verdict.detail,
         )
     spill.extend(lines, sources)
-    curation.lengths.observe(screened.lengths)
-    for step, features in zip(curation.corpus_steps, screened.features, strict=True):
+    for step, features in zip(curation.on_corpus(), screened.features, strict=True):
         step.observe(kept, features)
 
 
@@ -170,14 +169,15 @@ def screen(batches: Iterator[Batch], screening: Screening, curation: Curation, l
         keep(*done, curation, ledger, spill)
 
 
-def select(curation: Curation, spill: Spill, ledger: Ledger) -> tuple[np.ndarray, dict[str, list[int]]]:
-    """Stage 3: each corpus step in order drops spilled rows; returns the indexes of the rows left, and the rows
-    per source after the row filters and after each corpus step."""
+def corpus(curation: Curation, spill: Spill, ledger: Ledger) -> tuple[np.ndarray, dict[str, list[int]]]:
+    """Stage 3: each corpus step in order drops spilled rows, then the statistics measure the rows left, which
+    the ledger books as kept; returns their indexes, and the rows per source after the row filters and after
+    each corpus step."""
     alive = np.ones(len(spill), dtype=bool)
     sources = np.frombuffer(spill.sources, dtype=np.uint16)
     stages = {FILTER_STAGE: np.bincount(sources, minlength=len(ledger.sources)).tolist()}
     for step in curation.corpus_steps:
-        for index, reason, *detail in step.select(alive.copy(), spill):
+        for index, reason, *detail in step.run(alive.copy(), spill):
             if alive[index]:
                 alive[index] = False
                 ledger.drop(
@@ -188,6 +188,9 @@ def select(curation: Curation, spill: Spill, ledger: Ledger) -> tuple[np.ndarray
                     detail=detail[0] if detail else "",
                 )
         stages[step.name] = np.bincount(sources[alive], minlength=len(ledger.sources)).tolist()
+    for stat in curation.stats:
+        stat.run(alive.copy(), spill)
+    ledger.keep(np.bincount(sources[alive], minlength=len(ledger.sources)).tolist())
     return np.flatnonzero(alive), stages
 
 
@@ -199,6 +202,57 @@ def write(writer: HashingWriter, spill: Spill, kept: np.ndarray, progress: bool)
             writer.write(piece)
             bar.update(rows)
     return writer.sha256.hexdigest()
+
+
+def commit(staged: Outputs, out: Path, manifest: dict[str, Any]) -> None:
+    """Stage 5: the manifest and the data card (a readable digest of it, with its plots) staged beside the
+    output, an earlier build's plot the new card lacks removed, and every file replaced together."""
+    staged.open(manifest_path(out)).write(
+        orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    )
+    card = card_files(out, manifest)
+    for path, content in card.items():
+        staged.open(path).write(content)
+    for plot in PLOTS:
+        if plot_path(out, plot) not in card:
+            staged.remove(plot_path(out, plot))
+    staged.commit()
+
+
+def refuse_bad_outputs(
+    config: MixtureConfig,
+    wheres: list[Local | Hub],
+    curation: Curation,
+    out: Path,
+    dropped: Path | None,
+    config_path: Path | None,
+) -> dict[str, Any]:
+    """Before any row is read: no output overwrites an input (a source file, a step's file, the config) or
+    another output, and no name collides with an output's companions; stale temps of killed builds swept.
+    Returns what the steps read besides the sources (the manifest's `inputs`)."""
+    step_inputs = {key: audit for step in curation.all() for key, audit in step.inputs().items()}
+    refuse_companion_names({"--out": out, **({"--dropped": dropped} if dropped else {})})
+    outputs = {
+        "--out": out,
+        "its manifest": manifest_path(out),
+        "its data card": card_path(out),
+        **{f"its {plot} plot": plot_path(out, plot) for plot in PLOTS},
+        **({"--dropped": dropped} if dropped else {}),
+    }
+    inputs = [
+        *(
+            (f"source {s.name!r}", f)
+            for s, where in zip(config.sources, wheres, strict=True)
+            if isinstance(where, Local)
+            for f in where.files
+        ),
+        *((f"{key}'s file", Path(f["path"])) for key, audit in step_inputs.items() for f in audit.get("files", [])),
+        *([("the config", config_path)] if config_path else []),
+    ]
+    refuse_aliases(outputs, inputs)
+    for directory in {p.parent for p in outputs.values()}:
+        sweep_stale(directory)
+    return step_inputs
 
 
 def build(
@@ -218,70 +272,26 @@ def build(
     wheres = [resolve_source(s) for s in config.sources]
     refuse_shared_files(config.sources, wheres)
     curation = curation_steps(config, progress=progress, explain=dropped is not None)
-    step_inputs = {key: audit for step in curation.all() for key, audit in step.inputs().items()}
-    refuse_companion_names({"--out": out, **({"--dropped": dropped} if dropped else {})})
-    plots = {f"its {plot} plot": plot_path(out, plot) for plot in PLOTS}
-    outputs = {
-        "--out": out,
-        "its manifest": manifest_path(out),
-        "its data card": card_path(out),
-        **plots,
-        **({"--dropped": dropped} if dropped else {}),
-    }
-    inputs = [
-        *(
-            (f"source {s.name!r}", f)
-            for s, where in zip(config.sources, wheres, strict=True)
-            if isinstance(where, Local)
-            for f in where.files
-        ),
-        *((f"{key}'s file", Path(f["path"])) for key, audit in step_inputs.items() for f in audit.get("files", [])),
-        *([("the config", config_path)] if config_path else []),
-    ]
-    refuse_aliases(outputs, inputs)
-    for directory in {p.parent for p in outputs.values()}:
-        sweep_stale(directory)
-    names = [s.name for s in config.sources]
+    step_inputs = refuse_bad_outputs(config, wheres, curation, out, dropped, config_path)
     read_inputs: dict[str, Any] = {}
     with ExitStack() as stack:
         stack.enter_context(write_errors_named(out.parent))
         stack.enter_context(quiet_gc())
         workdir = stack.enter_context(WorkDir(out.parent))
         staged = stack.enter_context(Outputs(workdir))
-        ledger = Ledger(names, staged.open(dropped) if dropped else None)
+        ledger = Ledger([s.name for s in config.sources], staged.open(dropped) if dropped else None)
         shuffle = any(step.shuffles for step in curation.corpus_steps)
         spill = stack.enter_context(Spill(workdir, shuffle_seed=config.seed if shuffle else None))
-        screening = stack.enter_context(
-            Screening(
-                Screen(curation.filters, curation.corpus_steps, curation.lengths),
-                default_workers() if workers is None else workers,
-            )
-        )
+        workers = default_workers() if workers is None else workers
+        screening = stack.enter_context(Screening(Screen(curation.filters, curation.on_corpus()), workers))
         ids = UniqueIds()
         batches = read(config, wheres, ledger, read_inputs, ids, strict=strict, progress=progress)
         screen(batches, screening, curation, ledger, spill)
-        kept, stages = select(curation, spill, ledger)
+        kept, stages = corpus(curation, spill, ledger)
         sha256 = write(staged.open(out), spill, kept, progress)
-        row_sources = np.frombuffer(spill.sources, dtype=np.uint16)
-        for name, count in zip(names, np.bincount(row_sources[kept], minlength=len(names)).tolist(), strict=True):
-            ledger.kept[name] += count
-        manifest = make_manifest(config, out, sha256, ledger, curation, {**read_inputs, **step_inputs}, ids)
-        manifest["lengths"] = curation.lengths.report(kept, row_sources, names)
-        read_rows = [ledger.read[n] for n in names]
-        manifest["cuts"] = source_cuts(names, read_rows, stages, DEDUPS, config.curation.warn_source_share)
-        manifest["warnings"] += manifest["cuts"]["warnings"]
-        if config.curation.tokenizer:  # counted on the output as written, still a temp until the commit
-            manifest["tokens"] = manifest_tokens(staged.written(out), config.curation.tokenizer, progress)
-        staged.open(manifest_path(out)).write(
-            orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-        )
-        card = card_files(out, manifest)  # a readable digest of the manifest, committed with it
-        for path, content in card.items():
-            staged.open(path).write(content)
-        for path in plots.values():
-            if path not in card:
-                staged.remove(path)  # an earlier build's plot: the new card has none
-        staged.commit()
+        inputs = {**read_inputs, **step_inputs}
+        manifest = make_manifest(config, out, sha256, ledger, curation, inputs, ids, stages)
+        commit(staged, out, manifest)
     return manifest
 
 
@@ -307,17 +317,19 @@ def make_manifest(
     curation: Curation,
     inputs: dict[str, Any],
     ids: UniqueIds,
+    stages: dict[str, list[int]],
 ) -> dict[str, Any]:
     total_kept = ledger.totals()["kept"]
     reports = {f.name: f.report() for f in curation.filters}
+    names = ledger.sources
+    read_rows = [ledger.read[n] for n in names]
+    cuts = source_cuts(names, read_rows, stages, DEDUPS, config.curation.warn_source_share)
     return {
         "output": out.name,
         "sha256": sha256,
         "rows": total_kept,
         "seed": config.seed,
-        "provenance": provenance(
-            [*curation.lengths.counter.libraries, *(lib for s in curation.all() for lib in s.libraries)]
-        ),
+        "provenance": provenance([lib for s in curation.all() for lib in s.libraries]),
         "config": config.model_dump(mode="json"),
         "sources": ledger.per_source(),
         "totals": ledger.totals(),
@@ -331,5 +343,7 @@ def make_manifest(
         # sha256) and the ones skipped with their count by reason, or the hub id
         "inputs": inputs,
         "renamed_ids": {name: ids.renamed[name] for name in ledger.sources},
-        "warnings": build_warnings(ledger, curation, ids),
+        "warnings": build_warnings(ledger, curation, ids) + cuts["warnings"],
+        "cuts": cuts,
+        **{stat.name: stat.report() for stat in curation.stats},  # lengths, tokens
     }

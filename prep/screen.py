@@ -1,5 +1,5 @@
-"""The per-row work of `prep build` on a batch of rows: the row filters, then what each corpus step keeps of
-the surviving rows (dedup keys, LSH band hashes, lengths). It is pure, so batches can run in worker
+"""The per-row work of `prep build` on a batch of rows: the row filters, then what each corpus step and
+statistic keeps of the surviving rows (dedup keys, LSH band hashes, lengths). It is pure, so batches can run in worker
 processes while the main process reads sources and keeps the ledger and the spill; results come back in
 submission order, so the output does not depend on the number of workers."""
 
@@ -19,7 +19,6 @@ from typing import Any, Protocol
 import orjson
 
 from prep.errors import PrepError
-from prep.lengths import LengthStats
 from prep.rows import Row
 from prep.signals import worker_signals
 from prep.step import RowFilter, Verdict
@@ -33,25 +32,17 @@ class Featurizer(Protocol):
 class Screened:
     drops: list[tuple[int, Verdict] | None]  # per row: which filter dropped it (its position) and why, or None
     features: list[Any]  # per corpus step, for the surviving rows in order
-    lengths: list[int]  # per surviving row
 
 
 class Screen:
-    def __init__(self, filters: list[RowFilter], steps: Sequence[Featurizer], lengths: LengthStats) -> None:
+    def __init__(self, filters: list[RowFilter], steps: Sequence[Featurizer]) -> None:
         self.checks = [f.check for f in filters]
         self.steps = steps
-        self.lengths = lengths
 
     def __call__(self, rows: list[Row]) -> Screened:
-        drops: list[tuple[int, Verdict] | None] = []
-        kept: list[Row] = []
-        lengths: list[int] = []
-        for row in rows:
-            drops.append(self.drop(row))
-            if drops[-1] is None:
-                kept.append(row)
-                lengths += self.lengths.featurize([row])  # now, while the length filter's count is cached
-        return Screened(drops, [step.featurize(kept) for step in self.steps], lengths)
+        drops = [self.drop(row) for row in rows]
+        kept = [row for row, drop in zip(rows, drops, strict=True) if drop is None]
+        return Screened(drops, [step.featurize(kept) for step in self.steps])
 
     def drop(self, row: Row) -> tuple[int, Verdict] | None:
         """The first filter that drops `row` (its position) and its verdict, or None."""

@@ -93,11 +93,15 @@ class Spill:
         assert f is not None
         return Row(**orjson.loads(os.pread(f.fileno(), self.lengths[index], self.offsets[index])))
 
+    def order(self, kept: np.ndarray) -> np.ndarray:
+        """The `kept` rows (ascending positions) in the order the output holds them."""
+        return kept if self.shuffle_seed is None else kept[np.argsort(shuffle_keys(kept, self.shuffle_seed))]
+
     def lines(self, kept: np.ndarray) -> Iterator[tuple[bytes, int]]:
         """The JSON lines of the `kept` rows (ascending positions) in output order, shuffled or not, joined in
         pieces of about BUFFER bytes: (piece, rows in it)."""
         self._flush()
-        order = kept if self.shuffle_seed is None else kept[np.argsort(shuffle_keys(kept, self.shuffle_seed))]
+        order = self.order(kept)
         all_buckets = np.frombuffer(self.buckets, dtype=np.uint8)
         all_offsets = np.frombuffer(self.offsets, dtype=np.int64)
         all_lengths = np.frombuffer(self.lengths, dtype=np.uint32)

@@ -1,7 +1,8 @@
-"""What a curation step is (prep/steps.py lists them). Two kinds, as in datatrove: a row filter judges one row
-at a time as it streams past (in the worker processes), a corpus step needs the whole corpus (dedup, mixture).
-Each step class names itself, carries its pydantic `Config` (the keys of its section in `curation:`) and is
-built from that config and the build's `Context`."""
+"""What a curation step is (prep/steps.py lists them). Three kinds, as in datatrove: a row filter judges one row
+at a time as it streams past (in the worker processes), a corpus step needs the whole corpus (dedup, mixture),
+and a statistic is a corpus step that drops nothing (datatrove's stats are steps too). Each step class names
+itself, carries its pydantic `Config` (the keys of its section in `curation:`) and is built from that config
+and the build's `Context`."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ class RowFilter(Step):
 
 class CorpusStep(Step):
     """A step that needs the whole corpus: `featurize` does the per-row work on a batch of surviving rows (in
-    a worker), `observe` keeps the small result per spilled row (main process), `select` then names the spilled
+    a worker), `observe` keeps the small result per spilled row (main process), `run` then names the spilled
     rows to drop with their reasons, as (row, reason) or, with a detail for the --dropped file, (row, reason,
     detail); `report` is its manifest section under `steps`."""
 
@@ -104,8 +105,26 @@ class CorpusStep(Step):
     def observe(self, rows: list[Row], features: Any) -> None:
         """Nothing kept per row by default."""
 
-    def select(self, alive: np.ndarray, spill: Spill) -> Iterable[Drop]:
+    def run(self, alive: np.ndarray, spill: Spill) -> Iterable[Drop]:
         raise NotImplementedError
 
     def report(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class Stats(CorpusStep):
+    """A measure of the rows a build keeps. It runs after every corpus step, on the rows they left (`alive`),
+    drops nothing, and its `report` is the manifest's section of its name (`lengths`, `tokens`). A build runs
+    every registered statistic that `applies` to its context; the user lists none in `curation.steps`."""
+
+    @classmethod
+    def applies(cls, context: Context) -> bool:
+        return True
+
+    def run(self, alive: np.ndarray, spill: Spill) -> Iterable[Drop]:
+        self.measure(alive, spill)
+        return ()
+
+    def measure(self, kept: np.ndarray, spill: Spill) -> None:
+        """`kept`: the spilled rows the output will hold (a mask over the spill)."""
         raise NotImplementedError

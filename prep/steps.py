@@ -1,8 +1,9 @@
 """The curation steps, by the name `curation.steps` and the config sections use.
 
-A new step is a module with its class (a `RowFilter` or a `CorpusStep` from prep/step.py, with its `name` and
-its pydantic `Config` beside it) plus one line in ROW_FILTERS or CORPUS_STEPS below. Row filters run first, in
-the listed order, on every row; corpus steps then run in the listed order on what is left. A step module
+A new step is a module with its class (a `RowFilter`, a `CorpusStep` or a `Stats` from prep/step.py, with its
+`name` and its pydantic `Config` beside it) plus one line in ROW_FILTERS, CORPUS_STEPS or STATS below. Row
+filters run first, in the listed order, on every row; corpus steps then run in the listed order on what is
+left; the statistics that apply last, on the rows kept (they drop nothing and are not listed in the config). A step module
 imports its libraries where it uses them, so that checking a config (which imports every step for its
 `Config`) loads none of them."""
 
@@ -24,7 +25,9 @@ from prep.filters.length import Length
 from prep.filters.truncated import Truncated
 from prep.mixture import Mixture
 from prep.select.step import Select
-from prep.step import CorpusStep, RowFilter, Step
+from prep.stats.lengths import LengthStats
+from prep.stats.tokens import TokenStats
+from prep.step import CorpusStep, RowFilter, Stats, Step
 
 ROW_FILTERS: dict[str, type[RowFilter]] = {
     "empty_turn": EmptyTurn,
@@ -41,6 +44,10 @@ CORPUS_STEPS: dict[str, type[CorpusStep]] = {
     "semantic_dedup": SemanticDedup,
     "select": Select,
     "mixture": Mixture,
+}
+STATS: dict[str, type[Stats]] = {
+    "lengths": LengthStats,
+    "tokens": TokenStats,
 }
 ALIASES = {"quality": ["empty_turn", "refusal", "ai_identity", "truncated", "length"]}
 LAST = "mixture"  # samples what the other steps left, so nothing may run after it

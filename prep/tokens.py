@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,15 +203,25 @@ def _index(path: Path) -> dict[str, list[int]]:
     return by_source
 
 
-def _rows_at(path: Path, offsets: Iterable[int]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _conversations_at(path: Path, offsets: Iterable[int]) -> Iterator[Any]:
     with path.open("rb") as f:
         for offset in offsets:
             f.seek(offset)
-            yield offset, orjson.loads(f.readline())
+            conv = orjson.loads(f.readline()).get("conversations")
+            if not isinstance(conv, list):
+                raise TokenCountError(f"{path} byte {offset}: field 'conversations' is not a list")
+            yield conv
 
 
-def count_jsonl(
-    path: Path,
+def jsonl_rows(path: Path) -> tuple[dict[str, list[int]], Callable[[list[int]], Iterator[Any]]]:
+    """A ShareGPT JSONL (`conversations` of {from, value}) as `count_rows` takes it: its rows' byte offsets per
+    source, and their reader."""
+    return _index(path), lambda offsets: _conversations_at(path, offsets)
+
+
+def count_rows(
+    index: dict[str, list[int]],
+    conversations: Callable[[list[int]], Iterable[Any]],
     counter: ChatTokens,
     *,
     exact_rows: int = EXACT_ROWS,
@@ -219,28 +229,25 @@ def count_jsonl(
     seed: int = 0,
     progress: bool = False,
 ) -> MixtureTokens:
-    """Count a ShareGPT JSONL (`conversations` of {from, value}); above `exact_rows` rows, a seeded random sample
-    of about `sample` rows, split over the sources in proportion (at least 100 each), stands for the rest."""
+    """Count rows given per source (`index`: source -> its rows' keys, a byte offset or a spill position, in
+    output order; sources in order of first appearance) and read by `conversations(keys)`; above `exact_rows` rows, a seeded random sample of about
+    `sample` rows, split over the sources in proportion (at least 100 each), stands for the rest."""
     from tqdm import tqdm
 
-    index = _index(path)
     total = sum(len(v) for v in index.values())
     rng = random.Random(seed)
     picks: dict[str, list[int]] = {}
-    for name, offsets in index.items():
+    for name, keys in index.items():
         if total <= exact_rows:
-            picks[name] = offsets
+            picks[name] = keys
         else:
-            n = min(len(offsets), max(100, round(sample * len(offsets) / total)))
-            picks[name] = sorted(rng.sample(offsets, n))
+            n = min(len(keys), max(100, round(sample * len(keys) / total)))
+            picks[name] = sorted(rng.sample(keys, n))
     out = MixtureTokens({})
     bar = tqdm(total=sum(map(len, picks.values())), desc="count tokens", unit="row", disable=not progress)
-    for name, offsets in picks.items():
+    for name, keys in picks.items():
         pairs = []
-        for offset, row in _rows_at(path, offsets):
-            conv = row.get("conversations")
-            if not isinstance(conv, list):
-                raise TokenCountError(f"{path} byte {offset}: field 'conversations' is not a list")
+        for conv in conversations(keys):
             pairs.append(counter.count(conv))
             bar.update()
         n, rows = len(pairs), len(index[name])
@@ -257,10 +264,3 @@ def count_jsonl(
         out.lengths.extend((t, tr, weight) for t, tr in pairs)
     bar.close()
     return out
-
-
-def manifest_tokens(out: Path, tokenizer: str, progress: bool = False) -> dict[str, Any]:
-    """The manifest's `tokens` block: per source and in total, counted as Axolotl will count them for the
-    recipes (their Llama-2-chat template), sampled above EXACT_ROWS rows."""
-    counted = count_jsonl(out, ChatTokens.load(tokenizer), progress=progress)
-    return {"tokenizer": tokenizer, "chat_template": DEFAULT_TEMPLATE.name, **counted.to_json()}

@@ -30,7 +30,7 @@ class ExactDedup(CorpusStep):
         self.keys.extend(keys)
         self.rank.observe(rows)
 
-    def select(self, alive: np.ndarray, spill: Spill) -> list[tuple[int, str]]:
+    def run(self, alive: np.ndarray, spill: Spill) -> list[tuple[int, str]]:
         drops = drop_all_but_best(np.frombuffer(self.keys, dtype=np.uint64), self.rank, alive, "exact_duplicate")
         self.dropped = len(drops)
         return drops

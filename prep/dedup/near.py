@@ -159,7 +159,7 @@ class NearDedup(CorpusStep):
         dropped, kept = keep_best(groups, self.rank, alive)
         return Found(dropped, kept, edges, np.array(similarities), len(pairs))
 
-    def select(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
+    def run(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
         found = self.find(alive, spill)
         self.stats = {
             "bands": self.bands,

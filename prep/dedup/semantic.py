@@ -1,7 +1,7 @@
 """Semantic duplicates: prompts whose sentence embeddings are close in cosine (Platypus: all-MiniLM-L6-v2, 80%).
 Off by default; list `semantic_dedup` in `curation.steps` and install the `semantic` extra.
 
-At select time the prompts the earlier steps left are read back from the spill, embedded (normalized), and
+When it runs, the prompts the earlier steps left are read back from the spill, embedded (normalized), and
 every row is compared with every earlier row by tiled matrix products: exact, no approximate index, so a
 missed pair is the model's judgement and never the search's. The work is n^2 x dim: a GPU job for millions
 of rows (4.5M x 384 in float16 is 3.5 GB of embeddings and about 8e15 multiply-adds), minutes on CPU for
@@ -60,7 +60,7 @@ class SemanticDedup(CorpusStep):
         self.model_path = model_path(config.model, "semantic_dedup.model")
 
     def featurize(self, rows: list[Row]) -> None:
-        return None  # the embedding runs once, at select, on the rows still alive then (and on the GPU if any)
+        return None  # the embedding runs once, in `run`, on the rows still alive then (and on the GPU if any)
 
     def observe(self, rows: list[Row], features: None) -> None:
         self.rank.observe(rows)
@@ -110,7 +110,7 @@ class SemanticDedup(CorpusStep):
             return np.empty((0, 2), np.int64), np.empty(0, np.float32)
         return np.concatenate(pairs), np.concatenate(cosines)
 
-    def select(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
+    def run(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
         live = np.flatnonzero(alive)
         if not len(live):
             self.stats |= {"rows_compared": 0, "similar_pairs": 0, "dropped": 0}

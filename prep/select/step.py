@@ -1,5 +1,5 @@
 """The `select` corpus step: per row, in the workers, a bag of prompt words (hashing backend) and a quality
-score; at select, clusters of the rows still alive, a quota per cluster, and the best rows of each cluster
+score; when it runs, clusters of the rows still alive, a quota per cluster, and the best rows of each cluster
 until the budget is full. Rows past the budget are dropped as `select_budget`. Memory: about 5 bytes a prompt
 term (32 at most) plus 12 bytes a row (score, teacher, length); 0.6 GB at 4.5M rows."""
 
@@ -165,7 +165,7 @@ class Select(CorpusStep):
             texts.append([prompt_text(spill.row(int(i))) for i in pick])
         return cluster.labels(texts)
 
-    def select(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
+    def run(self, alive: np.ndarray, spill: Spill) -> list[Drop]:
         from prep.select import cluster
 
         live = np.flatnonzero(alive)

@@ -30,7 +30,7 @@ from prep.paths import Local, resolve_path
 from prep.sizing.errors import PreflightError
 from prep.sizing.plan import Plan
 from prep.sizing.runtime import Workload
-from prep.tokens import SAMPLE_ROWS, ChatTokens, MixtureTokens, TokenCountError, count_jsonl
+from prep.tokens import SAMPLE_ROWS, ChatTokens, MixtureTokens, TokenCountError, count_rows, jsonl_rows
 
 ASSUMED_PACKING = 0.95  # when no lengths are at hand (--tokens-per-epoch, a manifest): multipack's usual fill
 LENGTH_SIGMA = 0.54  # std of log(row length), OpenOrca GPT-4 sample rows in the Llama-2-chat template (tested)
@@ -190,7 +190,7 @@ def workload(
     merged = MixtureTokens({})
     for f in files:
         try:
-            part = count_jsonl(f, counter, sample=sample or SAMPLE_ROWS)
+            part = count_rows(*jsonl_rows(f), counter, sample=sample or SAMPLE_ROWS)
         except TokenCountError as e:
             raise PreflightError(f"time: {e}") from e
         for name, tally in part.sources.items():

@@ -6,6 +6,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow.parquet as pq
 import pytest
@@ -25,6 +26,9 @@ from prep.filters.language import Language, LanguageConfig
 from prep.filters.truncated import Truncated, TruncatedConfig
 from prep.pipeline import manifest_path
 from prep.rows import Row
+from prep.spill import Spill
+from prep.step import CONTEXT, Context, Stats
+from prep.steps import STATS
 from prep.text import words
 
 
@@ -416,6 +420,50 @@ def test_demo_build_manifest_arithmetic_and_decontam_report(tmp_path, shared_dat
     assert report.exit_code == 0, report.output
     assert "virology_test.csv" in report.output and "hellaswag_val_full.txt:1" in report.output
     assert "platypus/3" in report.output
+
+
+class TeacherCounts(Stats):
+    """A statistic as a user would add one: per-row work in the workers, a measure of the rows kept."""
+
+    name = "teachers"
+
+    def __init__(self, config: object = None, context: Context = CONTEXT) -> None:
+        super().__init__(config, context)
+        self.teachers: list[str] = []
+        self.counts: Counter[str] = Counter()
+
+    def featurize(self, rows: list[Row]) -> list[str]:
+        return [row.teacher or "unknown" for row in rows]
+
+    def observe(self, rows: list[Row], features: list[str]) -> None:
+        self.teachers += features
+
+    def measure(self, kept: np.ndarray, spill: Spill) -> None:
+        self.counts = Counter(self.teachers[i] for i in np.flatnonzero(kept))
+
+    def report(self) -> dict[str, int]:
+        return dict(self.counts)
+
+
+def test_a_statistic_is_one_registered_step_that_drops_nothing(tmp_path, shared_data, monkeypatch):
+    """Registered in STATS, a statistic runs in every build after the corpus steps, on the rows they kept
+    (screened in the worker processes like any step), and reports under its name; the output is unchanged."""
+    sources = [
+        {"name": "orca", "format": "openorca", "path": str(shared_data / "openorca/openorca_gpt4_sample.parquet")},
+        {
+            "name": "evol",
+            "format": "evol_instruct",
+            "path": str(shared_data / "evol_instruct/evol_instruct_v2_layout.json"),
+        },
+    ]
+    curation = {"steps": ["quality", "exact_dedup", "mixture"], "mixture": {"sources": {"orca": {"cap": 300}}}}
+    before, plain, _ = curate(tmp_path / "plain", sources, curation)
+    monkeypatch.setitem(STATS, "teachers", TeacherCounts)
+    rows, manifest, dropped = curate(tmp_path / "measured", sources, curation)
+    assert rows == before and manifest["totals"] == plain["totals"] and "teachers" not in plain
+    assert manifest["teachers"] == Counter(r["teacher"] or "unknown" for r in rows)
+    assert sum(manifest["teachers"].values()) == manifest["rows"] < manifest["totals"]["read"]
+    assert {d["reason"] for d in dropped} >= {"mixture_source_cap"}
 
 
 def test_lengths_and_the_card_count_every_turn(tmp_path):

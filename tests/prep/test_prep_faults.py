@@ -169,7 +169,6 @@ DIES_MID_RESULT = """
 import os, signal, struct
 import orjson
 from prep.errors import PrepError
-from prep.lengths import LengthStats, TokenCounter
 from prep.rows import Row
 from prep.screen import Screen, Screening
 
@@ -179,7 +178,7 @@ class DiesMidResult:
         os.write(screening.pool._result_queue._writer.fileno(), struct.pack("!i", 1 << 20) + b"x" * 100)
         os.kill(os.getpid(), signal.SIGKILL)
 
-screening = Screening(Screen([], [DiesMidResult()], LengthStats(TokenCounter(None))), workers=1)
+screening = Screening(Screen([], [DiesMidResult()]), workers=1)
 row = Row("r0", "s", None, "gpt-4", [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}])
 try:
     with screening:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, smoke_recipe
 
-from prep.tokens import ChatTokens, count_jsonl
+from prep.tokens import ChatTokens, count_rows, jsonl_rows
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_counts_equal_axolotl_preprocess(tmp_path, tiny_llama, merged_jsonl, cou
     assert sum(ours.values()) == len(rows) == len(prepared)
     assert ours == theirs  # row by row: every (tokens, trainable) pair, not just the sums
 
-    counted = count_jsonl(merged_jsonl, counter)
+    counted = count_rows(*jsonl_rows(merged_jsonl), counter)
     assert not counted.sampled
     assert counted.total.tokens == sum(t * n for (t, _), n in theirs.items())
     assert counted.total.trainable == sum(tr * n for (_, tr), n in theirs.items())
@@ -55,9 +55,9 @@ def test_counts_equal_axolotl_preprocess(tmp_path, tiny_llama, merged_jsonl, cou
 
 
 def test_sampled_estimate_is_within_its_stated_bound(merged_jsonl, counter):
-    exact = count_jsonl(merged_jsonl, counter).total
+    exact = count_rows(*jsonl_rows(merged_jsonl), counter).total
     for seed in range(5):
-        est = count_jsonl(merged_jsonl, counter, exact_rows=100, sample=400, seed=seed)
+        est = count_rows(*jsonl_rows(merged_jsonl), counter, exact_rows=100, sample=400, seed=seed)
         total = est.total
         assert est.sampled and total.rows == exact.rows and total.counted < exact.rows
         bound = est.to_json()["total"]
