@@ -189,7 +189,7 @@ def corpus(curation: Curation, spill: Spill, ledger: Ledger) -> tuple[np.ndarray
                 )
         stages[step.name] = np.bincount(sources[alive], minlength=len(ledger.sources)).tolist()
     for stat in curation.stats:
-        stat.run(alive.copy(), spill)
+        assert not list(stat.run(alive.copy(), spill)), f"{stat.name} is a statistic: it drops nothing"
     ledger.keep(np.bincount(sources[alive], minlength=len(ledger.sources)).tolist())
     return np.flatnonzero(alive), stages
 
